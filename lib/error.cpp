@@ -36,8 +36,8 @@ class category final : public boost::system::error_category {
       case error::bulk_too_large: return "protocol error: bulk string larger than the configured maximum";
       case error::unexpected_reply: return "protocol error: reply with no request waiting for it";
       case error::server_error: return "server error";
-      case error::wrong_type: return "wrong type: operation against a key holding the wrong kind of value";
-      case error::no_script: return "no script: the script is not loaded";
+      case error::wrong_type: return "wrong type";
+      case error::no_script: return "script not loaded";
       case error::busy: return "server busy running a script";
       case error::loading: return "server loading its dataset";
       case error::read_only: return "server is a read-only replica";
@@ -46,9 +46,10 @@ class category final : public boost::system::error_category {
       case error::auth_failed: return "authentication failed";
       case error::no_permission: return "no permission";
       case error::exec_aborted: return "transaction aborted by the server";
-      case error::moved: return "moved: the key's slot is served by another node";
-      case error::ask: return "ask: the key's slot is migrating";
+      case error::moved: return "slot moved";
+      case error::ask: return "slot migrating";
       case error::max_clients: return "server reached its maximum number of clients";
+      case error::tls_handshake_failed: return "TLS handshake failed";
       case error::invalid_database: return "invalid database";
       case error::unexpected_type: return "reply does not convert to the requested type";
       case error::unexpected_null: return "null reply where a value was required";

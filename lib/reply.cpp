@@ -11,22 +11,46 @@ namespace redcoro {
 namespace {
 
 bool parse_double(std::string_view s, double& out) noexcept {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.size() > 1 && s.front() == '+' && s[1] != '-') s.remove_prefix(1);
   if (s == "inf") { out = HUGE_VAL; return true; }
   if (s == "-inf") { out = -HUGE_VAL; return true; }
   if (s.empty()) return false;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return (ec == std::errc{} || ec == std::errc::result_out_of_range) && ptr == s.data() + s.size();
+  if (ptr != s.data() + s.size()) return false;
+  if (ec == std::errc::result_out_of_range) {
+    // from_chars leaves `out` alone: overflow is infinity, underflow zero.
+    const auto e = s.find_first_of("eE");
+    const bool tiny = e != std::string_view::npos && s.substr(e + 1).starts_with('-');
+    out = tiny ? 0.0 : (s.front() == '-' ? -HUGE_VAL : HUGE_VAL);
+    return true;
+  }
+  return ec == std::errc{};
 }
 
 }  // namespace
 
-reply::reply(resp3::type t, std::string text) : type_(t), text_(std::move(text)) {
-  if (t == resp3::type::integer) {
-    std::from_chars(text_.data(), text_.data() + text_.size(), scalar_.integer_);
-  } else if (t == resp3::type::double_type) {
+reply::reply(resp3::type t, std::string text) : type_(t), text_(std::move(text)) { parse_scalar(); }
+
+void reply::assign(resp3::type t, std::string_view text) {
+  type_ = t;
+  text_.assign(text);
+  elements_.clear();
+  parse_scalar();
+}
+
+void reply::assign_aggregate(resp3::type t) noexcept {
+  type_ = t;
+  text_.clear();
+  elements_.clear();
+}
+
+void reply::parse_scalar() noexcept {
+  if (type_ == resp3::type::integer) {
+    const std::size_t sign = text_.size() > 1 && text_[0] == '+' ? 1 : 0;
+    std::from_chars(text_.data() + sign, text_.data() + text_.size(), scalar_.integer_);
+  } else if (type_ == resp3::type::double_type) {
     parse_double(text_, scalar_.double_);
-  } else if (t == resp3::type::boolean) {
+  } else if (type_ == resp3::type::boolean) {
     scalar_.bool_ = text_ == "t";
   }
 }
@@ -85,8 +109,8 @@ const reply* reply::find(std::string_view key) const noexcept {
   return nullptr;
 }
 
-void reply::throw_if_error() const {
-  if (is_error()) throw boost::system::system_error(server_error_code(text_), text_);
+void reply::throw_server_error() const {
+  throw boost::system::system_error(server_error_code(text_), text_);
 }
 
 boost::json::value reply::to_json() const {
@@ -150,7 +174,7 @@ std::int64_t to_int64(const reply& r) {
     case type::verbatim_string:
     case type::big_number: {
       std::string_view s = r.str();
-      if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+      if (s.size() > 1 && s.front() == '+' && s[1] != '-') s.remove_prefix(1);
       std::int64_t v = 0;
       auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
       if (ec == std::errc::result_out_of_range) throw_conversion(error::out_of_range, "a 64-bit integer", r);
@@ -253,7 +277,7 @@ bool parse_time(std::string_view text, std::chrono::system_clock::time_point& ou
       !num(17, 2, s))
     return false;
   const year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
-  if (!ymd.ok() || h > 23 || m > 59 || s > 60) return false;
+  if (!ymd.ok() || h < 0 || h > 23 || m < 0 || m > 59 || s < 0 || s > 60) return false;
   std::size_t pos = 19;
   microseconds frac{0};
   if (pos < text.size() && text[pos] == '.') {
@@ -282,14 +306,14 @@ void reply_builder::add(const resp3::node& n) {
   if (open_.size() > n.depth) open_.resize(n.depth);
   reply* target = open_.empty() ? root_ : &open_.back()->mutable_elements().emplace_back();
   if (resp3::is_aggregate(n.data_type)) {
-    *target = reply(n.data_type);
+    target->assign_aggregate(n.data_type);
     const std::size_t children = n.aggregate_size * resp3::element_multiplicity(n.data_type);
     if (children != 0) {
       target->mutable_elements().reserve(std::min<std::size_t>(children, 4096));
       open_.push_back(target);
     }
   } else {
-    *target = reply(n.data_type, std::string(n.value));
+    target->assign(n.data_type, n.value);
   }
 }
 

@@ -102,14 +102,63 @@ void request::append_bulk(std::string_view data) {
   payload_.append("\r\n", 2);
 }
 
-void request::append_double(double d) {
-  if (std::isinf(d)) {
-    append_bulk(d > 0 ? "+inf" : "-inf");
-    return;
-  }
-  char buf[32];
+std::string_view request::format_double(double d, char (&buf)[32]) noexcept {
+  if (std::isinf(d)) return d > 0 ? "+inf" : "-inf";
   auto res = std::to_chars(buf, buf + sizeof buf, d);
-  append_bulk(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
+  return std::string_view(buf, static_cast<std::size_t>(res.ptr - buf));
+}
+
+void request::append_double(double d) {
+  char buf[32];
+  append_bulk(format_double(d, buf));
+}
+
+namespace {
+
+std::size_t decimal_digits(std::size_t n) noexcept {
+  if (n < 10) return 1;
+  if (n < 100) return 2;
+  if (n < 1000) return 3;
+  std::size_t digits = 4;
+  for (n /= 10000; n != 0; n /= 10) ++digits;
+  return digits;
+}
+
+char* write_header(char* p, char tag, std::size_t n, std::size_t digits) noexcept {
+  *p++ = tag;
+  if (n < 10) {
+    *p++ = static_cast<char>('0' + n);
+  } else if (n < 100) {
+    const auto small = static_cast<unsigned>(n);
+    p[0] = static_cast<char>('0' + small / 10);
+    p[1] = static_cast<char>('0' + small % 10);
+    p += 2;
+  } else {
+    p = std::to_chars(p, p + digits, n).ptr;
+  }
+  p[0] = '\r';
+  p[1] = '\n';
+  return p + 2;
+}
+
+}  // namespace
+
+void request::append_command(const std::string_view* args, std::size_t n) {
+  std::size_t total = 3 + decimal_digits(n);
+  for (std::size_t i = 0; i < n; ++i) total += 5 + decimal_digits(args[i].size()) + args[i].size();
+  const std::size_t old = payload_.size();
+  payload_.resize(old + total);
+  char* p = payload_.data() + old;
+  p = write_header(p, '*', n, decimal_digits(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string_view a = args[i];
+    p = write_header(p, '$', a.size(), decimal_digits(a.size()));
+    if (!a.empty()) std::memcpy(p, a.data(), a.size());
+    p += a.size();
+    p[0] = '\r';
+    p[1] = '\n';
+    p += 2;
+  }
 }
 
 void request::note_command(std::string_view command) noexcept {

@@ -23,7 +23,7 @@ bool known_type(char c) noexcept {
 }
 
 bool parse_int64(std::string_view s, std::int64_t& out) noexcept {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.size() > 1 && s.front() == '+' && s[1] != '-') s.remove_prefix(1);
   if (s.empty()) return false;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc{} && ptr == s.data() + s.size();
@@ -31,7 +31,7 @@ bool parse_int64(std::string_view s, std::int64_t& out) noexcept {
 
 bool valid_double(std::string_view s) noexcept {
   if (s == "inf" || s == "-inf" || s == "+inf" || s == "nan" || s == "-nan") return true;
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.size() > 1 && s.front() == '+' && s[1] != '-') s.remove_prefix(1);
   if (s.empty()) return false;
   double d;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
@@ -75,7 +75,7 @@ void parser::reset() noexcept {
   frames_.clear();
   needed_ = 0;
   done_ = false;
-  failed_ = false;
+  failure_ = {};
 }
 
 void parser::complete_element() noexcept {
@@ -95,8 +95,8 @@ void parser::complete_element() noexcept {
 std::optional<node> parser::next(std::string_view input, std::size_t& consumed,
                                  boost::system::error_code& ec) {
   consumed = 0;
-  if (failed_) {
-    ec = error::unexpected_reply;
+  if (failure_) {
+    ec = failure_;
     return std::nullopt;
   }
   if (done_) {
@@ -104,7 +104,7 @@ std::optional<node> parser::next(std::string_view input, std::size_t& consumed,
     needed_ = 0;
   }
   auto fail = [&](error e) -> std::optional<node> {
-    failed_ = true;
+    failure_ = e;
     ec = e;
     return std::nullopt;
   };
@@ -115,10 +115,11 @@ std::optional<node> parser::next(std::string_view input, std::size_t& consumed,
 
   const char* cr = static_cast<const char*>(std::memchr(input.data(), '\r', input.size()));
   if (!cr) {
-    if (input.size() > limits_.max_bulk_size) return fail(error::invalid_line);
+    if (input.size() - 1 > limits_.max_bulk_size) return fail(error::invalid_line);
     return std::nullopt;
   }
   const std::size_t line_end = static_cast<std::size_t>(cr - input.data());
+  if (line_end - 1 > limits_.max_bulk_size) return fail(error::invalid_line);
   if (line_end + 1 >= input.size()) return std::nullopt;  // the '\n' has not arrived yet
   if (input[line_end + 1] != '\n') return fail(error::invalid_line);
   const std::string_view line = input.substr(1, line_end - 1);
@@ -197,7 +198,7 @@ std::optional<node> parser::next(std::string_view input, std::size_t& consumed,
       n.value = line;
       break;
     case type::null:
-      if (!line.empty()) return fail(error::invalid_length);
+      if (!line.empty()) return fail(error::invalid_line);
       break;
     case type::simple_string:
     case type::simple_error:

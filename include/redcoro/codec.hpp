@@ -82,6 +82,8 @@ std::string encode(const T& value) {
 // expected type and quoting the start of the text when it does not decode.
 template <class T>
 T decode(std::string_view text) {
+  static_assert(!std::same_as<T, std::string_view>,
+                "redcoro: a decoded std::string_view would dangle; decode to std::string");
   if constexpr (std::same_as<T, std::string>) {
     return std::string(text);
   } else if constexpr (detail::bytes_value<T>) {
@@ -90,7 +92,7 @@ T decode(std::string_view text) {
   } else if constexpr (detail::number_value<T>) {
     T v{};
     std::string_view t = text;
-    if (!t.empty() && t.front() == '+') t.remove_prefix(1);
+    if (t.size() > 1 && t.front() == '+' && t[1] != '-') t.remove_prefix(1);
     auto res = std::from_chars(t.data(), t.data() + t.size(), v);
     if (res.ec != std::errc{} || res.ptr != t.data() + t.size() || t.empty())
       detail::throw_decode_error(std::is_floating_point_v<T> ? "number" : "integer", text,

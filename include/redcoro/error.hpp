@@ -51,6 +51,7 @@ enum class error {
   moved,                // MOVED (cluster)
   ask,                  // ASK (cluster)
   max_clients,          // the server refused the connection: max number of clients reached
+  tls_handshake_failed, // TLS could not be established (e.g. the certificate was rejected)
   invalid_database,     // SELECT failed during the handshake
 
   // Converting a reply to a C++ type

@@ -81,9 +81,14 @@ class reply {
   T as() &&;
 
   // Throws system_error with the server's message if this is an error reply.
-  void throw_if_error() const;
+  void throw_if_error() const {
+    if (is_error()) throw_server_error();
+  }
 
-  // Used while building replies.
+  // Used while building replies: become a scalar of type `t` holding `text`, or an
+  // empty aggregate of type `t`, reusing this reply's storage.
+  void assign(resp3::type t, std::string_view text);
+  void assign_aggregate(resp3::type t) noexcept;
   std::vector<reply>& mutable_elements() noexcept { return elements_; }
   std::string& mutable_text() noexcept { return text_; }
 
@@ -93,6 +98,9 @@ class reply {
   friend bool operator==(const reply&, const reply&) noexcept;
 
  private:
+  [[noreturn]] void throw_server_error() const;
+  void parse_scalar() noexcept;
+
   resp3::type type_ = resp3::type::null;
   union {
     std::int64_t integer_;

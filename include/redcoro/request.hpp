@@ -73,9 +73,15 @@ class request {
   // Appends one command.
   template <class... Args>
   request& push(std::string_view command, const Args&... args) {
-    append_header('*', 1 + (count(args) + ... + 0));
-    append_bulk(command);
-    (append(args), ...);
+    if constexpr ((detail::scalar_arg<Args> && ...)) {
+      // The common case: every argument is one bulk string, so the command is sized and
+      // written in one pass (numbers are formatted on the stack first).
+      push_scalars(command, std::index_sequence_for<Args...>{}, args...);
+    } else {
+      append_header('*', 1 + (count(args) + ... + 0));
+      append_bulk(command);
+      (append(args), ...);
+    }
     note_command(command);
     return *this;
   }
@@ -120,15 +126,29 @@ class request {
       return 1;
     } else if constexpr (detail::range_arg<T>) {
       using element = std::ranges::range_value_t<const T&>;
-      std::size_t n = 0;
-      if constexpr (std::ranges::sized_range<const T&>)
-        n = std::ranges::size(arg);
-      else
-        n = static_cast<std::size_t>(std::ranges::distance(arg));
-      if constexpr (detail::pair_like<element>) return 2 * n;
-      else return n;
+      constexpr bool flat = detail::scalar_arg<element>;
+      constexpr bool flat_pairs = [] {
+        if constexpr (detail::pair_like<element>)
+          return detail::scalar_arg<std::remove_cvref_t<decltype(std::declval<element>().first)>> &&
+                 detail::scalar_arg<std::remove_cvref_t<decltype(std::declval<element>().second)>>;
+        else
+          return false;
+      }();
+      if constexpr (flat || flat_pairs) {
+        std::size_t n = 0;
+        if constexpr (std::ranges::sized_range<const T&>)
+          n = std::ranges::size(arg);
+        else
+          n = static_cast<std::size_t>(std::ranges::distance(arg));
+        return flat ? n : 2 * n;
+      } else {
+        // Nested ranges and pairs holding ranges: each element counts what it expands to.
+        std::size_t n = 0;
+        for (const auto& e : arg) n += count(e);
+        return n;
+      }
     } else if constexpr (detail::pair_like<T>) {
-      return 2;
+      return count(arg.first) + count(arg.second);
     } else {
       static_assert(detail::always_false<T>, "unsupported request argument type");
     }
@@ -155,6 +175,30 @@ class request {
     }
   }
 
+  template <class... Args, std::size_t... I>
+  void push_scalars(std::string_view command, std::index_sequence<I...>, const Args&... args) {
+    [[maybe_unused]] char numbers[sizeof...(Args) + 1][32];
+    const std::string_view views[] = {command, as_bulk(args, numbers[I])...};
+    append_command(views, 1 + sizeof...(Args));
+  }
+
+  // One scalar argument as its bytes; numbers are formatted into `buf`.
+  template <class T>
+  static std::string_view as_bulk(const T& arg, char (&buf)[32]) noexcept {
+    if constexpr (detail::string_like<T>) {
+      return std::string_view(arg);
+    } else if constexpr (detail::byte_buffer<T>) {
+      return std::string_view(reinterpret_cast<const char*>(std::ranges::data(arg)), std::ranges::size(arg));
+    } else if constexpr (detail::integer_arg<T>) {
+      auto res = std::to_chars(buf, buf + sizeof buf, arg);
+      return std::string_view(buf, static_cast<std::size_t>(res.ptr - buf));
+    } else {
+      return format_double(static_cast<double>(arg), buf);
+    }
+  }
+
+  static std::string_view format_double(double d, char (&buf)[32]) noexcept;
+  void append_command(const std::string_view* args, std::size_t n);
   void append_header(char tag, std::size_t n);
   void append_bulk(std::string_view data);
   void append_double(double d);

@@ -68,7 +68,7 @@ class parser {
   // Parses the node at the start of `input`. On success returns it and sets `consumed`
   // to its length in bytes; returns nullopt with `consumed` = 0 when `input` does not yet
   // hold the whole node, and nullopt with `ec` set on malformed input (the parser then
-  // stays failed until reset()).
+  // stays failed until reset(), every call giving the same error).
   std::optional<node> next(std::string_view input, std::size_t& consumed,
                            boost::system::error_code& ec);
 
@@ -97,7 +97,7 @@ class parser {
   std::vector<frame> frames_;
   std::size_t needed_ = 0;
   bool done_ = false;
-  bool failed_ = false;
+  boost::system::error_code failure_;  // set once the input was malformed
 };
 
 }  // namespace redcoro::resp3

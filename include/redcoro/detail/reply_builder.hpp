@@ -10,9 +10,8 @@ namespace redcoro::detail {
 
 class reply_builder {
  public:
-  // Directs the nodes of the next top-level reply into `target` (reset to null first).
+  // Directs the nodes of the next top-level reply into `target`, which they overwrite.
   void start(reply& target) noexcept {
-    target = reply();
     root_ = &target;
     open_.clear();
   }
