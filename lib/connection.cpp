@@ -424,20 +424,28 @@ void connection_impl::on_watchdog() {
   if (state_ == state::closed) return;
   const auto now = clock::now();
   auto next = clock::time_point::max();
+  std::vector<exec_op_base*> expired;
   for (exec_op_base* op = head_; op; op = op->next) {
     if (op->completed()) continue;
-    if (op->deadline <= now) {
-      counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
-      if (events_) events_->on_timeout(*this);
-      expire(op, error::request_timeout,
-             op->state == op_state::queued
-                 ? "request to " + cfg_.address() + " timed out before it was sent"
-                 : "request to " + cfg_.address() + " timed out waiting for its reply: it may have run");
-    } else {
+    if (op->deadline <= now)
+      expired.push_back(op);
+    else
       next = std::min(next, op->deadline);
-    }
   }
   if (next != clock::time_point::max()) arm_watchdog(next);
+  // Handlers run below may close the connection; that close waits until we are done, so
+  // none of these ops is freed under us.
+  ++defer_close_;
+  for (exec_op_base* op : expired) {
+    if (op->completed()) continue;  // a previous handler cancelled it
+    counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (events_) events_->on_timeout(*this);
+    expire(op, error::request_timeout,
+           op->state == op_state::queued
+               ? "request to " + cfg_.address() + " timed out before it was sent"
+               : "request to " + cfg_.address() + " timed out waiting for its reply: it may have run");
+  }
+  --defer_close_;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -445,6 +453,11 @@ void connection_impl::on_watchdog() {
 
 void connection_impl::close(error_code ec, std::string why) {
   if (state_ == state::closed) return;
+  if (defer_close_ > 0) {
+    open_.store(false, std::memory_order_release);
+    asio::post(strand_, [self = shared_from_this(), ec, why = std::move(why)]() mutable { self->close(ec, std::move(why)); });
+    return;
+  }
   const bool by_user = ec == error::connection_closed;
   const bool was_ready = state_ == state::ready;
   state_ = state::closed;

@@ -177,6 +177,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl>, pu
   std::uint64_t server_errors_ = 0;
   clock::time_point last_activity_ = clock::now();
   bool track_state_ = false, in_multi_ = false, watching_ = false, stateful_ = false;
+  int defer_close_ = 0;  // > 0 while handlers run inside a walk of the queue
 };
 
 }  // namespace redcoro::detail

@@ -92,6 +92,20 @@ namespace detail {
 
 namespace {
 
+// Starts a request that the pool routes like connection_pool::execute does.
+struct routed_initiation {
+  explicit routed_initiation(std::shared_ptr<pool_impl> p) : pool(std::move(p)) {}
+  std::shared_ptr<pool_impl> pool;
+
+  template <class Handler>
+  void operator()(Handler&& handler, const request* req) const {
+    auto* op = exec_op<ignore_t, std::decay_t<Handler>>::create(std::move(handler), *req, pool_owner(*pool),
+                                                                 pool_strand(*pool));
+    op->router = &pool_router(*pool);
+    pool_submit(pool, op);
+  }
+};
+
 // Runs one request on `conn` (already on the strand) and returns its result.
 template <class T>
 asio::awaitable<T> run_on(std::shared_ptr<connection_impl> conn, const request& req) {
@@ -542,24 +556,22 @@ asio::awaitable<void> pool_impl::ping_idle([[maybe_unused]] std::shared_ptr<pool
 
 asio::awaitable<health_report> pool_impl::health_check() {
   health_report r;
-  std::shared_ptr<connection_impl> conn;
-  std::size_t ready = 0;
-  for (auto& s : slots_) {
-    if (s.conn && s.conn->ready()) {
-      ++ready;
-      if (!conn) conn = s.conn;
-    }
-  }
-  if (conn && !closed_) {
+  if (!closed_) {
+    // Routed like any request: it waits for a connection while the pool is connecting,
+    // within the request timeout, and fails fast while the circuit is open.
     request ping("PING");
     const auto start = clock::now();
     try {
-      co_await run_on<ignore_t>(conn, ping);
+      co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, ignore_t)>(
+          routed_initiation(shared_from_this()), asio::use_awaitable, &ping);
       r.latency_ms = std::chrono::duration<double, std::milli>(clock::now() - start).count();
     } catch (const boost::system::system_error& e) {
-      last_error_ = std::string("health check PING failed: ") + e.what();
+      if (e.code() != error::circuit_open) last_error_ = std::string("health check PING failed: ") + e.what();
     }
   }
+  std::size_t ready = 0;
+  for (auto& s : slots_)
+    if (s.conn && s.conn->ready()) ++ready;
   r.server_version = server_version_;
   r.pool.in_use = leased_;
   r.pool.idle = idle_.size();

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Builds the benchmarks, starts its own redis-server, and prints redcoro's figures next to
+# redis-benchmark (and hiredis, when libhiredis-dev is installed) measured in the same run.
+#   benchmarks/run.sh            a table
+#   benchmarks/run.sh --json     one JSON object per line
+# With two or more CPUs the server runs on CPU 0 and the clients on CPU 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+ensure_packages
+json=0
+[ "${1:-}" = "--json" ] && json=1
+
+build=build/bench
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DREDCORO_BUILD_BENCHMARKS=ON -DREDCORO_BUILD_TESTS=OFF \
+  -DREDCORO_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$build" -j"$(build_jobs)" >/dev/null
+bin=$build/benchmarks
+
+server_cpu=""; client_cpu=""
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  server_cpu="taskset -c 0"; client_cpu="taskset -c 1"
+fi
+start_redis
+trap stop_redis EXIT
+port=$REDCORO_SERVER_PORT
+pid=$(cat "$REDCORO_SERVER_DIR/redis.pid")
+[ -n "$server_cpu" ] && taskset -pc 0 "$pid" >/dev/null
+
+emit() {  # workload client concurrency ops_per_s cpu_us_per_op p50 p99 p999
+  if [ $json -eq 1 ]; then
+    printf '{"workload":"%s","client":"%s","concurrency":%s,"ops_per_s":%s,"cpu_us_per_op":%s,"p50_us":%s,"p99_us":%s,"p999_us":%s}\n' "$@"
+  else
+    printf '%-6s %-26s c=%-4s %12s ops/s  cpu %8s us/op  p50 %8s us  p99 %8s us  p99.9 %8s us\n' "$@"
+  fi
+}
+
+# redis-benchmark -c 1 -P N for SET and GET; one figure per pipeline depth (both commands).
+# Its client CPU is taken from /proc for the whole run.
+redis_benchmark() {
+  local depth=$1 n=$2 out cpu0 cpu1 t0 t1
+  out=$(mktemp)
+  t0=$(date +%s.%N)
+  $client_cpu redis-benchmark -p "$port" -c 1 -P "$depth" -n "$n" -t set,get -d 32 -r 10000 --csv >"$out" 2>/dev/null &
+  local rb=$!
+  wait $rb
+  t1=$(date +%s.%N)
+  awk -F'"' -v d="$depth" -v n="$n" -v wall="$(echo "$t1 - $t0" | bc)" '
+    /"SET"|"GET"/ { rps[$2]=$4; p50+=$10; p99+=$14; cnt++ }
+    END {
+      ops = 2 / (1/rps["SET"] + 1/rps["GET"]);
+      printf "%s %s %.0f %s %.1f %.1f %s\n", "w1", d, ops, "-", p50/cnt*1000, p99/cnt*1000, "-"
+    }' "$out"
+  rm -f "$out"
+}
+
+declare -A reference
+[ $json -eq 0 ] && echo "redis-server $(redis-server --version | awk '{print $3}' | cut -d= -f2) on 127.0.0.1:$port; $(nproc) CPUs"
+for depth in 1 16 256; do
+  n=200000; [ "$depth" = 1 ] && n=100000
+  read -r w d ops cpu p50 p99 p999 < <(redis_benchmark "$depth" "$n")
+  reference[$depth]=$ops
+  emit w1 "redis-benchmark -P $depth" 1 "$ops" "$cpu" "$p50" "$p99" "$p999"
+done
+
+run_client() {  # program workload concurrency requests label
+  local line
+  line=$($client_cpu "$bin/$1" --port "$port" --workload "$2" --concurrency "$3" --requests "$4" --json)
+  echo "$line" | sed 's/[{}"]//g; s/,/ /g' | tr ' ' '\n' | awk -F: -v label="$5" '
+    { v[$1]=$2 } END { print v["workload"], label, v["concurrency"], v["ops_per_s"], v["cpu_us_per_op"], v["p50_us"], v["p99_us"], v["p999_us"] }'
+}
+
+ratio() { echo "scale=2; $1 / $2" | bc; }
+
+for c in 1 16 256; do
+  n=200000; [ "$c" = 1 ] && n=100000
+  read -r w label conc ops cpu p50 p99 p999 < <(run_client redis_bench w1 "$c" "$n" redcoro)
+  emit "$w" "redcoro (x$(ratio "$ops" "${reference[$c]}") of -P $c)" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+  if [ -x "$bin/hiredis_bench" ]; then
+    read -r w label conc ops cpu p50 p99 p999 < <(run_client hiredis_bench w1 "$c" "$n" hiredis)
+    emit "$w" "hiredis (x$(ratio "$ops" "${reference[$c]}"))" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+  fi
+done
+
+read -r w label conc ops cpu p50 p99 p999 < <(run_client redis_bench w4 1 100000 redcoro)
+emit w4 "redcoro PING" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+if [ -x "$bin/hiredis_bench" ]; then
+  read -r w label conc ops cpu p50 p99 p999 < <(run_client hiredis_bench w4 1 100000 hiredis)
+  emit w4 "hiredis PING" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+fi
+
+# The pool: W1 at concurrency 256 over 1, 2 and 4 shared connections, and lease cost.
+if [ -x "$bin/pool_bench" ]; then
+  for k in 1 2 4; do
+    read -r w label conc ops cpu p50 p99 p999 < <(run_client pool_bench "w1-pool$k" 256 200000 "pool")
+    emit "$w" "pool, $k conn (x$(ratio "$ops" "${reference[256]}"))" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+  done
+  read -r w label conc ops cpu p50 p99 p999 < <(run_client pool_bench lease 1 20000 "pool")
+  emit "$w" "pool acquire+release" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+fi
+
+# Data structures, when their benchmark programs exist.
+for prog in structures_bench queue_bench; do
+  [ -x "$bin/$prog" ] || continue
+  for spec in $("$bin/$prog" --list); do
+    IFS=: read -r wl c n <<<"$spec"
+    read -r w label conc ops cpu p50 p99 p999 < <(run_client "$prog" "$wl" "$c" "$n" "$prog")
+    emit "$w" "redcoro $wl" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+  done
+done
