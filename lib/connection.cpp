@@ -32,6 +32,7 @@ constexpr std::size_t initial_read_capacity = 16 * 1024;
 constexpr std::size_t min_read_space = 4 * 1024;
 constexpr std::size_t max_write_batch = 4 * 1024 * 1024;
 constexpr std::size_t max_idle_buffer = 1024 * 1024;
+constexpr std::size_t flush_every = 64;  // completions between early flushes of a long batch
 
 bool is_ip_address(const std::string& host) {
   error_code ec;
@@ -402,8 +403,16 @@ void connection_impl::finish_completed() {
       }
     }
   } on_exit{*this, i};
+  std::size_t since_flush = 0;
   while (i < completed_.size()) {
     completed_[i++]->complete_and_destroy();
+    // With many replies to hand out, send the requests issued so far now, so the server
+    // works on them while we go on here.
+    if (++since_flush == flush_every && write_after_completing_ && !writing_) {
+      since_flush = 0;
+      write_after_completing_ = false;
+      start_write();
+    }
   }
 }
 

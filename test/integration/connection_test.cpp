@@ -595,7 +595,7 @@ TEST_CASE("push messages go to the push handler and are never taken for replies"
   });
 }
 
-TEST_CASE("execute accepts futures, deferred operations and plain callbacks") {
+TEST_CASE("execute accepts futures, deferred operations and plain callbacks", "[threads]") {
   redis_server server;
   asio::io_context ioc;
   connection conn(ioc.get_executor(), server.config());
@@ -623,7 +623,7 @@ TEST_CASE("execute accepts futures, deferred operations and plain callbacks") {
   runner.join();
 }
 
-TEST_CASE("execute is safe to call from many threads at once") {
+TEST_CASE("execute is safe to call from many threads at once", "[threads]") {
   redis_server server;
   asio::io_context ioc;
   connection conn(ioc.get_executor(), server.config());

@@ -105,7 +105,7 @@ TEST_CASE("invalid breaker settings are rejected") {
   CHECK_THROWS_AS(circuit_breaker({.threshold = 1, .open_time = 0s}), boost::system::system_error);
 }
 
-TEST_CASE("a half-open breaker grants one trial even to callers on several threads") {
+TEST_CASE("a half-open breaker grants one trial even to callers on several threads", "[threads]") {
   fake_clock clock;
   circuit_breaker b({.threshold = 1, .open_time = 10s}, clock.source());
   b.record_failure();
@@ -121,7 +121,7 @@ TEST_CASE("a half-open breaker grants one trial even to callers on several threa
   CHECK(granted == 1);
 }
 
-TEST_CASE("failures recorded from several threads open the breaker exactly at the threshold") {
+TEST_CASE("failures recorded from several threads open the breaker exactly at the threshold", "[threads]") {
   circuit_breaker b({.threshold = 4000, .open_time = 10s});
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)

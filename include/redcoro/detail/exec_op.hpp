@@ -166,14 +166,14 @@ struct cancel_handler {
   }
 };
 
-// True when `ex` is a plain io_context executor and this thread is running that context:
-// then invoking a handler directly is what dispatch() would do, minus its type erasure.
-inline bool runs_inline(const boost::asio::any_io_executor& ex) noexcept {
+// The io_context behind `ex` when `ex` is a plain io_context executor (not a strand),
+// whose handlers may be called directly from a thread running that context.
+inline boost::asio::io_context* plain_context(const boost::asio::any_io_executor& ex) noexcept {
   using plain = boost::asio::io_context::basic_executor_type<std::allocator<void>, 0>;
   using tracked = boost::asio::io_context::basic_executor_type<std::allocator<void>, 4>;
-  if (const auto* e = ex.target<plain>()) return e->running_in_this_thread();
-  if (const auto* e = ex.target<tracked>()) return e->running_in_this_thread();
-  return false;
+  if (const auto* e = ex.target<plain>()) return &e->context();
+  if (const auto* e = ex.target<tracked>()) return &e->context();
+  return nullptr;
 }
 
 inline bool same_context(const boost::asio::any_io_executor& a, const boost::asio::any_io_executor& b) noexcept {
@@ -223,6 +223,7 @@ class exec_op final : public exec_op_base {
     const handler_executor ex = boost::asio::get_associated_executor(handler_, strand);
     if constexpr (std::is_same_v<handler_executor, boost::asio::any_io_executor>) {
       if (!same_context(ex, strand)) work_.emplace(ex);
+      inline_context_ = plain_context(ex);
     } else {
       work_.emplace(ex);
     }
@@ -252,21 +253,24 @@ class exec_op final : public exec_op_base {
     }
     auto slot = boost::asio::get_associated_cancellation_slot(handler_);
     if (slot.is_connected()) slot.clear();
-    const handler_executor ex = boost::asio::get_associated_executor(handler_, *strand_);
     Handler handler(std::move(handler_));
     auto work = std::move(work_);
+    boost::asio::io_context* const inline_context = inline_context_;
+    const boost::asio::any_io_executor* const strand = strand_;
     if (destroy_first) destroy();
-    if constexpr (std::is_same_v<handler_executor, boost::asio::any_io_executor>) {
-      if (runs_inline(ex)) {
-        std::move(handler)(ep, std::move(value));
-        return;
-      }
+    // On a plain io_context executor whose thread this is, calling the handler is exactly
+    // what dispatch() would do, without its type-erased executor copies.
+    if (inline_context && inline_context->get_executor().running_in_this_thread()) {
+      std::move(handler)(ep, std::move(value));
+      return;
     }
+    const handler_executor ex = boost::asio::get_associated_executor(handler, *strand);
     boost::asio::dispatch(ex, boost::asio::append(std::move(handler), ep, std::move(value)));
   }
 
   Handler handler_;
   const boost::asio::any_io_executor* strand_;
+  boost::asio::io_context* inline_context_ = nullptr;
   allocator alloc_;
   std::optional<boost::asio::executor_work_guard<handler_executor>> work_;
 };
