@@ -31,7 +31,7 @@ class logger;
 
 namespace redcoro::detail {
 
-class connection_impl : public std::enable_shared_from_this<connection_impl>, public op_owner {
+class connection_impl final : public std::enable_shared_from_this<connection_impl>, public op_owner {
  public:
   using socket_type = boost::asio::generic::stream_protocol::socket;
   using clock = std::chrono::steady_clock;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test: unit and integration tests (each starts its own
-# redis-server processes), the same under AddressSanitizer + UndefinedBehaviorSanitizer,
-# the thread-sensitive tests under ThreadSanitizer, an installed-package consumer build,
-# and a bounded libFuzzer run of the protocol parser.
+# redis-server processes) built with g++, again built with clang, again under
+# AddressSanitizer + UndefinedBehaviorSanitizer; the thread-sensitive tests under
+# ThreadSanitizer; an installed-package consumer build; a bounded libFuzzer run of the
+# RESP3 parser.
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    only the default build and its tests
 set -euo pipefail
@@ -30,6 +31,11 @@ cmake --install build/default --prefix "$prefix" >/dev/null
 cmake -S test/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build build/consumer -j"$j"
 ./build/consumer/redcoro_consumer
+
+step "clang 14: everything builds, the tests pass"
+cmake --preset clang >/dev/null
+cmake --build --preset clang -j"$j"
+ctest --preset clang -j"$j" --timeout 300
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake --preset asan >/dev/null
