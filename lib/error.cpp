@@ -66,6 +66,7 @@ class category final : public boost::system::error_category {
       case error::lock_not_acquired: return "lock not acquired";
       case error::lock_lost: return "lock lost: it expired or another holder took it";
       case error::value_too_large: return "value too large";
+      case error::invalid_argument: return "invalid argument";
     }
     return "unknown redcoro error";
   }
@@ -106,6 +107,14 @@ bool is_safe_to_resend(const boost::system::error_code& ec) noexcept {
 
 std::exception_ptr make_exception(const boost::system::error_code& ec, std::string detail) {
   return std::make_exception_ptr(boost::system::system_error(ec, detail));
+}
+
+std::string message_of(const boost::system::system_error& e) {
+  std::string what = e.what();
+  const std::string suffix = ": " + e.code().what();
+  if (what.size() > suffix.size() && what.compare(what.size() - suffix.size(), suffix.size(), suffix) == 0)
+    what.resize(what.size() - suffix.size());
+  return what;
 }
 
 boost::system::error_code error_code_of(const std::exception_ptr& e) noexcept {

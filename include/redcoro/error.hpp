@@ -76,6 +76,7 @@ enum class error {
   lock_not_acquired,
   lock_lost,            // the lock expired or was taken over before release/extend
   value_too_large,
+  invalid_argument,     // an argument outside what the operation accepts
 };
 
 // The category of all redcoro error codes; its name is "redcoro".
@@ -94,6 +95,9 @@ bool is_safe_to_resend(const boost::system::error_code& ec) noexcept;
 
 // Builds the exception redcoro throws: a system_error whose what() starts with `detail`.
 std::exception_ptr make_exception(const boost::system::error_code& ec, std::string detail = {});
+
+// What a system_error says without the code's own text that what() appends.
+std::string message_of(const boost::system::system_error& e);
 
 // The code of the `system_error` held by `e`: empty for a null pointer, and
 // `errc::state_not_recoverable` for an exception that is not a system_error.
