@@ -53,6 +53,9 @@ inline options parse_options(int argc, char** argv) {
   return o;
 }
 
+// Heap allocations through operator new so far (benchmarks/alloc_counter.cpp).
+std::uint64_t allocation_count() noexcept;
+
 inline std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -74,19 +77,42 @@ inline double percentile_us(std::vector<std::uint32_t>& v, double p) {
   return static_cast<double>(v[k]) / 1000.0;
 }
 
+// `allocs_per_op` below zero means "not measured" and is left out.
 inline void print_result(const options& o, const char* client, double ops_per_s, double cpu_us_per_op,
-                         std::vector<std::uint32_t>& latencies) {
+                         std::vector<std::uint32_t>& latencies, double allocs_per_op = -1) {
   const double p50 = percentile_us(latencies, 0.50);
   const double p99 = percentile_us(latencies, 0.99);
   const double p999 = percentile_us(latencies, 0.999);
+  char allocs[48] = "";
+  if (allocs_per_op >= 0)
+    std::snprintf(allocs, sizeof allocs, o.json ? ",\"allocs_per_op\":%.3f" : "  allocs %.3f/op", allocs_per_op);
   if (o.json)
     std::printf(
         "{\"workload\":\"%s\",\"client\":\"%s\",\"concurrency\":%d,\"ops_per_s\":%.0f,\"cpu_us_per_op\":%.3f,"
-        "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f}\n",
-        o.workload.c_str(), client, o.concurrency, ops_per_s, cpu_us_per_op, p50, p99, p999);
+        "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f%s}\n",
+        o.workload.c_str(), client, o.concurrency, ops_per_s, cpu_us_per_op, p50, p99, p999, allocs);
   else
-    std::printf("%-4s %-22s c=%-4d %12.0f ops/s  cpu %7.3f us/op  p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us\n",
-                o.workload.c_str(), client, o.concurrency, ops_per_s, cpu_us_per_op, p50, p99, p999);
+    std::printf("%-4s %-22s c=%-4d %12.0f ops/s  cpu %7.3f us/op  p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us%s\n",
+                o.workload.c_str(), client, o.concurrency, ops_per_s, cpu_us_per_op, p50, p99, p999, allocs);
+}
+
+// The usual measurement: `run_once(latencies)` runs the whole workload and returns its
+// elapsed seconds; it is called once to warm up, once for throughput, CPU and allocations,
+// and once with every request timed for the latency percentiles. Allocations are counted
+// through operator new, so leave them out for clients that call malloc directly.
+template <class RunOnce>
+void measure_and_print(const options& o, const char* client, RunOnce run_once, bool count_allocations = true) {
+  run_once(nullptr);
+  const auto cpu0 = cpu_seconds();
+  const auto allocs0 = allocation_count();
+  const double elapsed = run_once(nullptr);
+  const double cpu = cpu_seconds() - cpu0;
+  const auto allocs = allocation_count() - allocs0;
+  std::vector<std::uint32_t> latencies;
+  latencies.reserve(static_cast<std::size_t>(o.requests));
+  run_once(&latencies);
+  const auto n = static_cast<double>(o.requests);
+  print_result(o, client, n / elapsed, cpu * 1e6 / n, latencies, count_allocations ? static_cast<double>(allocs) / n : -1);
 }
 
 }  // namespace bench

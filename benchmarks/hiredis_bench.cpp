@@ -68,13 +68,7 @@ double run_once(const bench::options& o, std::vector<std::uint32_t>* latencies) 
 
 int main(int argc, char** argv) {
   const auto opt = bench::parse_options(argc, argv);
-  run_once(opt, nullptr);
-  const auto cpu0 = bench::cpu_seconds();
-  const double elapsed = run_once(opt, nullptr);
-  const double cpu = bench::cpu_seconds() - cpu0;
-  std::vector<std::uint32_t> latencies;
-  latencies.reserve(static_cast<std::size_t>(opt.requests));
-  run_once(opt, &latencies);
-  bench::print_result(opt, "hiredis (pipelined)", static_cast<double>(opt.requests) / elapsed,
-                      cpu * 1e6 / static_cast<double>(opt.requests), latencies);
+  bench::measure_and_print(opt, "hiredis (pipelined)",
+                           [&](std::vector<std::uint32_t>* latencies) { return run_once(opt, latencies); },
+                           /*count_allocations=*/false);
 }

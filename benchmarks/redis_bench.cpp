@@ -129,13 +129,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown workload %s\n", opt.workload.c_str());
     return 2;
   }
-  run_once(opt, nullptr);  // warm-up: fills the keys and the allocator caches
-  const auto cpu0 = bench::cpu_seconds();
-  const double elapsed = run_once(opt, nullptr);
-  const double cpu = bench::cpu_seconds() - cpu0;
-  std::vector<std::uint32_t> latencies;
-  latencies.reserve(static_cast<std::size_t>(opt.requests));
-  run_once(opt, &latencies);
-  bench::print_result(opt, "redcoro", static_cast<double>(opt.requests) / elapsed,
-                      cpu * 1e6 / static_cast<double>(opt.requests), latencies);
+  bench::measure_and_print(opt, "redcoro", [&](std::vector<std::uint32_t>* latencies) { return run_once(opt, latencies); });
 }

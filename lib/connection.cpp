@@ -47,11 +47,11 @@ std::string milliseconds_text(std::chrono::milliseconds ms) {
 }  // namespace
 
 connection_impl::connection_impl(asio::any_io_executor ex, config cfg)
-    : connection_impl(asio::make_strand(ex), std::move(cfg)) {}
+    : connection_impl(serial_executor(ex), std::move(cfg)) {}
 
-connection_impl::connection_impl(asio::strand<asio::any_io_executor> strand, config cfg)
+connection_impl::connection_impl(serial_executor strand, config cfg)
     : strand_(std::move(strand)),
-      strand_any_(strand_),
+      strand_any_(strand_.get()),
       cfg_(std::move(cfg)),
       log_(cfg_.logger ? cfg_.logger : default_logger()),
       socket_(strand_any_),
@@ -96,7 +96,7 @@ void connection_impl::submit(exec_op_base* op) {
   if (strand_.running_in_this_thread())
     enqueue(op);
   else
-    asio::post(strand_, [self = shared_from_this(), op] { self->enqueue(op); });
+    strand_.post([self = shared_from_this(), op] { self->enqueue(op); });
 }
 
 void connection_impl::enqueue(exec_op_base* op) {
@@ -140,7 +140,7 @@ void connection_impl::enqueue(exec_op_base* op) {
 }
 
 void connection_impl::fail_op_later(exec_op_base* op, error_code ec, std::string why) {
-  asio::post(strand_, [self = shared_from_this(), op, ec, why = std::move(why)]() mutable {
+  strand_.post([self = shared_from_this(), op, ec, why = std::move(why)]() mutable {
     self->finish(op, ec, std::move(why));
   });
 }
@@ -185,7 +185,7 @@ void connection_impl::request_write() {
   }
   if (write_posted_) return;
   write_posted_ = true;
-  asio::post(strand_, [self = shared_from_this()] {
+  strand_.post([self = shared_from_this()] {
     self->write_posted_ = false;
     self->start_write();
   });
@@ -464,7 +464,7 @@ void connection_impl::close(error_code ec, std::string why) {
   if (state_ == state::closed) return;
   if (defer_close_ > 0) {
     open_.store(false, std::memory_order_release);
-    asio::post(strand_, [self = shared_from_this(), ec, why = std::move(why)]() mutable { self->close(ec, std::move(why)); });
+    strand_.post([self = shared_from_this(), ec, why = std::move(why)]() mutable { self->close(ec, std::move(why)); });
     return;
   }
   const bool by_user = ec == error::connection_closed;
@@ -506,7 +506,7 @@ void connection_impl::close(error_code ec, std::string why) {
   else
     log_->warn("redcoro: {}; {} pending requests failed", why, failed);
   if (!completed_.empty())
-    asio::post(strand_, [self = shared_from_this()] { self->finish_completed(); });
+    strand_.post([self = shared_from_this()] { self->finish_completed(); });
   if (events_) events_->on_closed(*this, ec, why);
 }
 
@@ -805,7 +805,7 @@ void connection_impl::cancel_request(std::uint64_t id) {
   if (running_in_strand())
     cancel(id);
   else
-    asio::post(strand_, [self = shared_from_this(), id] { self->cancel(id); });
+    strand_.post([self = shared_from_this(), id] { self->cancel(id); });
 }
 
 void start_connect(const std::shared_ptr<connection_impl>& impl,

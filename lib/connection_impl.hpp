@@ -9,12 +9,13 @@
 #include <redcoro/detail/reply_builder.hpp>
 #include <redcoro/resp3_parser.hpp>
 
+#include "serial_executor.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -38,7 +39,7 @@ class connection_impl final : public std::enable_shared_from_this<connection_imp
 
   connection_impl(boost::asio::any_io_executor ex, config cfg);
   // Runs on `strand`, which several connections may share (a pool's connections do).
-  connection_impl(boost::asio::strand<boost::asio::any_io_executor> strand, config cfg);
+  connection_impl(serial_executor strand, config cfg);
   ~connection_impl();
 
   // What a pool needs to hear from its connections; called on the strand.
@@ -131,7 +132,7 @@ class connection_impl final : public std::enable_shared_from_this<connection_imp
   template <class Handler>
   void async_write(boost::asio::const_buffer b, Handler&& h);
 
-  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  serial_executor strand_;
   boost::asio::any_io_executor strand_any_;  // the same strand, type-erased once
   config cfg_;
   std::shared_ptr<spdlog::logger> log_;

@@ -118,8 +118,8 @@ asio::awaitable<T> run_on(std::shared_ptr<connection_impl> conn, const request& 
 }  // namespace
 
 pool_impl::pool_impl(asio::any_io_executor ex, pool_config cfg)
-    : strand_(asio::make_strand(ex)),
-      strand_any_(strand_),
+    : strand_(ex),
+      strand_any_(strand_.get()),
       cfg_((cfg.validate(), std::move(cfg))),
       log_(cfg_.connection.logger ? cfg_.connection.logger : default_logger()),
       breaker_(cfg_.breaker),
@@ -137,14 +137,14 @@ pool_impl::~pool_impl() {
 }
 
 void pool_impl::start() {
-  asio::dispatch(strand_, [self = shared_from_this()] {
+  strand_.dispatch([self = shared_from_this()] {
     for (std::size_t i = 0; i < self->slots_.size(); ++i) {
       ++self->tasks_;
-      asio::co_spawn(self->strand_, self->maintain(self, i), asio::detached);
+      asio::co_spawn(self->strand_any_, self->maintain(self, i), asio::detached);
     }
     if (self->cfg_.health_check_interval.count() > 0) {
       ++self->tasks_;
-      asio::co_spawn(self->strand_, self->health_loop(self), asio::detached);
+      asio::co_spawn(self->strand_any_, self->health_loop(self), asio::detached);
     }
   });
 }
@@ -245,7 +245,7 @@ void pool_impl::submit(exec_op_base* op) {
   if (strand_.running_in_this_thread())
     route(op);
   else
-    asio::post(strand_, [self = shared_from_this(), op] { self->route(op); });
+    strand_.post([self = shared_from_this(), op] { self->route(op); });
 }
 
 void pool_impl::route(exec_op_base* op) {
@@ -342,7 +342,7 @@ void pool_impl::cancel_request(std::uint64_t id) {
   if (strand_.running_in_this_thread())
     cancel();
   else
-    asio::post(strand_, [self = shared_from_this(), cancel] { cancel(); });
+    strand_.post([self = shared_from_this(), cancel] { cancel(); });
 }
 
 void pool_impl::reroute(exec_op_base* op, error_code ec, std::string why) {
@@ -389,7 +389,7 @@ void pool_impl::on_closed(connection_impl& c, const error_code& ec, const std::s
 // Leases
 
 void pool_impl::acquire(lease_handler handler) {
-  asio::dispatch(strand_, [self = shared_from_this(), h = std::move(handler)]() mutable {
+  strand_.dispatch([self = shared_from_this(), h = std::move(handler)]() mutable {
     auto fail = [&](error e, const std::string& why) {
       self->complete_waiter(std::move(h), make_exception(e, why), lease{});
     };
@@ -421,7 +421,7 @@ void pool_impl::serve_waiters() {
     if (in_pool < lease_capacity() && lease_connecting_ < waiters_.size()) {
       ++lease_connecting_;
       ++tasks_;
-      asio::co_spawn(strand_, connect_for_lease(shared_from_this()), asio::detached);
+      asio::co_spawn(strand_any_, connect_for_lease(shared_from_this()), asio::detached);
       continue;
     }
     break;
@@ -464,14 +464,14 @@ void pool_impl::hand_out(waiter w, std::shared_ptr<connection_impl> conn) {
 }
 
 void pool_impl::complete_waiter(lease_handler h, std::exception_ptr ep, lease l) {
-  asio::post(strand_, [h = std::move(h), ep, l = std::move(l)]() mutable {
+  strand_.post([h = std::move(h), ep, l = std::move(l)]() mutable {
     auto ex = asio::get_associated_executor(h);
     asio::dispatch(ex, asio::append(std::move(h), ep, std::move(l)));
   });
 }
 
 void pool_impl::release(std::shared_ptr<connection_impl> conn) {
-  asio::dispatch(strand_, [self = shared_from_this(), conn = std::move(conn)]() mutable {
+  strand_.dispatch([self = shared_from_this(), conn = std::move(conn)]() mutable {
     --self->leased_;
     if (!self->closed_ && conn->is_clean()) {
       self->idle_.push_back(std::move(conn));
@@ -532,7 +532,7 @@ asio::awaitable<void> pool_impl::health_loop(std::shared_ptr<pool_impl> self) {
       if (c->ready() && c->last_activity() <= idle_since) quiet.push_back(c);
     for (auto& c : quiet) {
       ++tasks_;
-      asio::co_spawn(strand_, ping_idle(self, std::move(c)), asio::detached);
+      asio::co_spawn(strand_any_, ping_idle(self, std::move(c)), asio::detached);
     }
   }
   task_done();

@@ -12,7 +12,6 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -102,7 +101,7 @@ class pool_impl final : public std::enable_shared_from_this<pool_impl>,
   std::chrono::milliseconds backoff(int attempt);
   void task_done();
 
-  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  serial_executor strand_;
   boost::asio::any_io_executor strand_any_;
   pool_config cfg_;
   std::shared_ptr<spdlog::logger> log_;
