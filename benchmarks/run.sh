@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
-ensure_packages
+ensure_packages strace
 json=0
 [ "${1:-}" = "--json" ] && json=1
 
@@ -97,6 +97,35 @@ if [ -x "$bin/pool_bench" ]; then
   done
   read -r w label conc ops cpu p50 p99 p999 < <(run_client pool_bench lease 1 20000 "pool")
   emit "$w" "pool acquire+release" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+fi
+
+# System calls per request, counted with strace: the difference between a run of 2n and
+# one of n requests, so connecting and warming up cancel out. strace slows the client,
+# which lets more requests gather per batch at high concurrency.
+syscalls_per_request() {  # program workload concurrency n
+  local counts=()
+  for n in "$4" "$(($4 * 2))"; do
+    strace -f -c -U calls,name -o "$REDCORO_SERVER_DIR/strace.txt" \
+      "$bin/$1" --port "$port" --workload "$2" --concurrency "$3" --requests "$n" --json >/dev/null
+    counts+=("$(awk '$2 == "total" { print $1 }' "$REDCORO_SERVER_DIR/strace.txt")")
+  done
+  # Each program runs the workload three times (warm-up, throughput, latency).
+  echo "scale=2; (${counts[1]} - ${counts[0]}) / (3 * $4)" | bc
+}
+if command -v strace >/dev/null; then
+  [ $json -eq 0 ] && echo && echo "system calls per request (strace -c)"
+  for spec in "w4 1 20000" "w1 1 20000" "w1 16 100000" "w1 256 200000"; do
+    read -r wl c n <<<"$spec"
+    for prog in redis_bench hiredis_bench; do
+      [ -x "$bin/$prog" ] || continue
+      calls=$(syscalls_per_request "$prog" "$wl" "$c" "$n")
+      if [ $json -eq 1 ]; then
+        printf '{"workload":"%s","client":"%s","concurrency":%s,"syscalls_per_op":%s}\n' "$wl" "${prog%_bench}" "$c" "$calls"
+      else
+        printf '%-6s %-26s c=%-4s %12s syscalls/op\n' "$wl" "${prog%_bench}" "$c" "$calls"
+      fi
+    done
+  done
 fi
 
 # Data structures, when their benchmark programs exist.
