@@ -419,6 +419,7 @@ void config::validate() const {
   if (protocol != 2 && protocol != 3)
     invalid("protocol is " + std::to_string(protocol) + " (expected 2 or 3)");
   if (limits.max_bulk_size == 0) invalid("limits.max_bulk_size is 0");
+  if (max_argument_size == 0) invalid("max_argument_size is 0");
   if (limits.max_depth == 0 || limits.max_depth > 1024)
     invalid("limits.max_depth is " + std::to_string(limits.max_depth) + " (expected 1 to 1024)");
 }

@@ -109,6 +109,13 @@ void connection_impl::enqueue(exec_op_base* op) {
     fail_op_later(op, {}, {});
     return;
   }
+  if (op->req->largest_argument() > cfg_.max_argument_size) {
+    fail_op_later(op, error::value_too_large,
+                  "request not sent: an argument of " + std::to_string(op->req->largest_argument()) +
+                      " bytes exceeds config::max_argument_size (" + std::to_string(cfg_.max_argument_size) +
+                      " bytes)");
+    return;
+  }
   if (op->deadline == clock::time_point::max()) {
     const auto timeout = op->req->timeout().value_or(cfg_.request_timeout);
     if (timeout.count() > 0) op->deadline = clock::now() + timeout;

@@ -83,6 +83,7 @@ void request::clear() noexcept {
   commands_ = 0;
   expected_replies_ = 0;
   skipped_replies_ = 0;
+  largest_argument_ = 0;
   timeout_.reset();
   idempotent_.reset();
 }
@@ -97,6 +98,7 @@ void request::append_header(char tag, std::size_t n) {
 }
 
 void request::append_bulk(std::string_view data) {
+  largest_argument_ = std::max(largest_argument_, data.size());
   append_header('$', data.size());
   payload_.append(data);
   payload_.append("\r\n", 2);
@@ -145,7 +147,10 @@ char* write_header(char* p, char tag, std::size_t n, std::size_t digits) noexcep
 
 void request::append_command(const std::string_view* args, std::size_t n) {
   std::size_t total = 3 + decimal_digits(n);
-  for (std::size_t i = 0; i < n; ++i) total += 5 + decimal_digits(args[i].size()) + args[i].size();
+  for (std::size_t i = 0; i < n; ++i) {
+    total += 5 + decimal_digits(args[i].size()) + args[i].size();
+    largest_argument_ = std::max(largest_argument_, args[i].size());
+  }
   const std::size_t old = payload_.size();
   payload_.resize(old + total);
   char* p = payload_.data() + old;

@@ -64,6 +64,10 @@ struct config {
   int protocol = 3;
 
   resp3::parser_limits limits;
+  // A request with a larger argument fails with error::value_too_large before anything is
+  // sent: the server would answer it with a protocol error and close the connection,
+  // failing every request pipelined with it. Redis's proto-max-bulk-len is 512 MiB.
+  std::size_t max_argument_size = 512 * 1024 * 1024;
 
   // Where the connection logs; null means default_logger() (the one named "redcoro").
   std::shared_ptr<spdlog::logger> logger;

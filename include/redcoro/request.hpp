@@ -117,6 +117,9 @@ class request {
   // holds only the replies after them (transactions keep only EXEC's reply this way).
   std::size_t skipped_replies() const noexcept { return skipped_replies_; }
 
+  // The size of the largest argument pushed so far (command names included).
+  std::size_t largest_argument() const noexcept { return largest_argument_; }
+
  private:
   friend class transaction;
 
@@ -208,6 +211,7 @@ class request {
   std::size_t commands_ = 0;
   std::size_t expected_replies_ = 0;
   std::size_t skipped_replies_ = 0;
+  std::size_t largest_argument_ = 0;
   std::optional<std::chrono::milliseconds> timeout_;
   std::optional<bool> idempotent_;
 };

@@ -245,6 +245,27 @@ TEST_CASE("a server error reply reaches the caller with the server's message and
   });
 }
 
+TEST_CASE("an argument larger than max_argument_size fails before it is sent and the connection goes on") {
+  redis_server server;
+  run_async([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto cfg = server.config();
+    cfg.max_argument_size = 1024;
+    connection conn(ioc.get_executor(), cfg);
+    co_await conn.connect();
+    const std::string big(1025, 'x');
+    const auto written_before = conn.stats().requests;
+    const auto f = co_await failure_of(conn.execute(request("SET", "big", big)));
+    CHECK(f.code == error::value_too_large);
+    CHECK_THAT(f.what, Catch::Contains("1025 bytes") && Catch::Contains("max_argument_size"));
+    CHECK(conn.stats().requests == written_before);
+    const auto exists = co_await conn.execute<std::int64_t>(request("EXISTS", "big"));
+    CHECK(exists == 0);
+    co_await conn.execute(request("SET", "big", std::string(1024, 'x')));
+    const auto len = co_await conn.execute<std::int64_t>(request("STRLEN", "big"));
+    CHECK(len == 1024);
+  });
+}
+
 TEST_CASE("a failed conversion names the expected and the actual type and leaves the connection usable") {
   redis_server server;
   run_async([&](asio::io_context& ioc) -> asio::awaitable<void> {

@@ -499,6 +499,12 @@ TEST_CASE("validate rejects a max_bulk_size of 0") {
   CHECK(contains(config_error(c), "limits.max_bulk_size"));
 }
 
+TEST_CASE("validate rejects a max_argument_size of 0") {
+  config c;
+  c.max_argument_size = 0;
+  CHECK(contains(config_error(c), "max_argument_size"));
+}
+
 TEST_CASE("validate rejects a keepalive count below 1 when keepalive is enabled") {
   config c;
   c.keepalive.count = 0;

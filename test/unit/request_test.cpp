@@ -103,6 +103,16 @@ TEST_CASE("strings, string views and C strings are arguments") {
   CHECK(only_command(request("CMD", s, sv, cs, "ghij")) == command{"CMD", "a", "bc", "def", "ghij"});
 }
 
+TEST_CASE("a request knows the size of its largest argument") {
+  request req;
+  CHECK(req.largest_argument() == 0);
+  req.push("SET", "k", std::string(300, 'v'));
+  req.push("RPUSH", "list", std::vector<std::string>{"a", std::string(700, 'b')});
+  CHECK(req.largest_argument() == 700);
+  req.clear();
+  CHECK(req.largest_argument() == 0);
+}
+
 TEST_CASE("empty strings are empty arguments") {
   CHECK(request("SET", "", std::string()).payload() == "*3\r\n$3\r\nSET\r\n$0\r\n\r\n$0\r\n\r\n");
 }
