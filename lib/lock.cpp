@@ -8,6 +8,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
@@ -160,8 +161,12 @@ asio::awaitable<lock::guard> lock::acquire_guard(milliseconds timeout, guard_opt
   co_await acquire(timeout);
   auto state = std::make_shared<guard_state>(name_, std::move(options.on_lost));
   detail::background_task extender;
-  if (options.auto_extend)
-    extender = detail::background_task(pool_.get_executor(), extend_loop(pool_, key_, token_, ttl_, state));
+  if (options.auto_extend) {
+    auto make = [&pool = pool_, key = key_, token = token_, ttl = ttl_, state](const std::atomic<bool>& stopping) {
+      return extend_loop(pool, key, token, ttl, state, stopping);
+    };
+    extender = detail::background_task(pool_.get_executor(), make);
+  }
   co_return guard(*this, std::move(state), std::move(extender));
 }
 
@@ -173,19 +178,21 @@ asio::awaitable<lock::guard> lock::acquire_guard(milliseconds timeout) {
 }
 
 asio::awaitable<void> lock::extend_loop(connection_pool& pool, std::string key, std::string token, milliseconds ttl,
-                                        std::shared_ptr<guard_state> state) {
+                                        std::shared_ptr<guard_state> state, const std::atomic<bool>& stopping) {
   const auto period = std::max(ttl / 3, milliseconds(1));
   const auto px = ttl.count();
   for (;;) {
     co_await sleep_for(period);
+    if (stopping) co_return;
     std::int64_t n = 1;
     try {
       n = co_await extend_script.run<std::int64_t>(pool, 1, key, token, px);
     } catch (const boost::system::system_error& e) {
-      if (e.code() == error::cancelled || e.code() == asio::error::operation_aborted) throw;
+      if (stopping || e.code() == error::cancelled || e.code() == asio::error::operation_aborted) co_return;
       // The next attempt tells whether the lock survived the failure.
       default_logger()->warn("lock '{}': extension failed: {}", state->name, e.what());
     }
+    if (stopping) co_return;
     if (n != 1) {
       state->report_lost("an automatic extension found it gone");
       co_return;

@@ -277,8 +277,11 @@ asio::awaitable<std::optional<std::string>> queue::try_pop_encoded() {
 
 asio::awaitable<std::optional<std::string>> queue::pop_encoded(milliseconds timeout) {
   check_wait(timeout, "pop");
-  if (timeout.count() == 0) co_return co_await try_pop_encoded();
   const auto deadline = deadline_after(timeout);
+  // An item already waiting comes over the shared connection; only an empty queue costs a
+  // leased connection to block on.
+  auto first = co_await try_pop_encoded();
+  if (first || timeout.count() == 0) co_return first;
   auto lease = co_await detail::keyed("queue", name_, pool_.acquire());
   const auto wait = remaining_until(deadline);
   if (wait.count() <= 0) co_return co_await try_pop_encoded();
@@ -359,16 +362,18 @@ asio::awaitable<std::int64_t> queue::recover_with(connection_pool& pool, const k
 
 asio::awaitable<std::int64_t> queue::recover() { return recover_with(pool_, keys_); }
 
-asio::awaitable<void> queue::recovery_loop(connection_pool& pool, key_set keys, milliseconds interval) {
+asio::awaitable<void> queue::recovery_loop(connection_pool& pool, key_set keys, milliseconds interval,
+                                           const std::atomic<bool>& stopping) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     timer.expires_after(interval);
     co_await timer.async_wait(asio::use_awaitable);
+    if (stopping) co_return;
     try {
       const auto n = co_await recover_with(pool, keys);
       if (n > 0) default_logger()->info("queue '{}': recovered {} item(s)", keys.name, n);
     } catch (const boost::system::system_error& e) {
-      if (e.code() == error::cancelled || e.code() == asio::error::operation_aborted) throw;
+      if (stopping || e.code() == error::cancelled || e.code() == asio::error::operation_aborted) co_return;
       default_logger()->warn("queue '{}': recovery failed: {}", keys.name, e.what());
     }
   }
@@ -377,7 +382,10 @@ asio::awaitable<void> queue::recovery_loop(connection_pool& pool, key_set keys, 
 void queue::start_recovery(milliseconds interval) {
   if (interval.count() <= 0)
     invalid(error::invalid_argument, "queue '" + name_ + "': the recovery interval must be positive");
-  recovery_ = detail::background_task(pool_.get_executor(), recovery_loop(pool_, keys_, interval));
+  auto make = [&pool = pool_, keys = keys_, interval](const std::atomic<bool>& stopping) {
+    return recovery_loop(pool, keys, interval, stopping);
+  };
+  recovery_ = detail::background_task(pool_.get_executor(), make);
 }
 
 void queue::stop_recovery() { recovery_.stop(); }

@@ -88,7 +88,8 @@ class lock {
  private:
   struct guard_state;
   static boost::asio::awaitable<void> extend_loop(connection_pool& pool, std::string key, std::string token,
-                                                  std::chrono::milliseconds ttl, std::shared_ptr<guard_state> state);
+                                                  std::chrono::milliseconds ttl, std::shared_ptr<guard_state> state,
+                                                  const std::atomic<bool>& stopping);
   static boost::asio::awaitable<void> release_detached(connection_pool& pool, std::string key, std::string token,
                                                        std::shared_ptr<guard_state> state);
   std::chrono::milliseconds next_retry_delay(std::chrono::milliseconds& delay);

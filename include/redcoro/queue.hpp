@@ -192,8 +192,9 @@ class queue {
     co_return co_await push_encoded(items);
   }
 
-  // The oldest item, waiting up to `timeout` for one (to the millisecond: BLPOP with a
-  // fractional timeout on a leased connection); zero does not wait. At most once: see above.
+  // The oldest item, waiting up to `timeout` for one; zero does not wait. An item already
+  // there comes by LPOP over the shared connection; an empty queue is waited on with BLPOP
+  // and a fractional timeout on a leased connection. At most once: see above.
   template <class T = std::string>
   boost::asio::awaitable<std::optional<T>> pop(std::chrono::milliseconds timeout) {
     auto text = co_await pop_encoded(timeout);
@@ -301,7 +302,8 @@ class queue {
   };
   static boost::asio::awaitable<std::int64_t> recover_with(connection_pool& pool, const key_set& keys);
   static boost::asio::awaitable<void> recovery_loop(connection_pool& pool, key_set keys,
-                                                    std::chrono::milliseconds interval);
+                                                    std::chrono::milliseconds interval,
+                                                    const std::atomic<bool>& stopping);
   std::string next_delivery_id();
 
   connection_pool& pool_;

@@ -18,7 +18,9 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -771,4 +773,59 @@ TEST_CASE("a queue refuses names and options it cannot honour") {
   o.pressure_threshold = 1.5;
   CHECK(code_of("ok", o) == error::invalid_config);
   CHECK_FALSE(code_of("ok", {}));
+}
+
+TEST_CASE("a queue is shared safely by producers and consumers running on several threads") {
+  redis_server server;
+  asio::io_context ioc;
+  connection_pool pool(ioc.get_executor(), settings_for(server));
+  queue q(pool, "threads", bounded(50, overflow_policy::reject));
+  std::atomic<int> pushed{0}, received{0}, running{16};
+  std::mutex mutex;
+  std::multiset<std::string> seen;
+  auto finished = [&]() -> asio::awaitable<void> {
+    if (--running > 0) co_return;
+    co_await pool.close();
+    ioc.stop();
+  };
+  for (int p = 0; p < 8; ++p)
+    asio::co_spawn(
+        ioc,
+        [&, p]() -> asio::awaitable<void> {
+          for (int i = 0; i < 50;) {
+            const auto r = co_await q.push("t" + std::to_string(p) + "-" + std::to_string(i));
+            if (r.accepted) {
+              ++i;
+              ++pushed;
+            } else {
+              co_await sleep_for(1ms);
+            }
+          }
+          co_await finished();
+        },
+        asio::detached);
+  for (int c = 0; c < 8; ++c)
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          while (received < 400) {
+            auto d = co_await q.receive(100ms);
+            if (!d) continue;
+            {
+              std::lock_guard<std::mutex> hold(mutex);
+              seen.insert(d->value());
+            }
+            co_await d->ack();
+            ++received;
+          }
+          co_await finished();
+        },
+        asio::detached);
+  std::thread second([&] { ioc.run_for(30s); });
+  ioc.run_for(30s);
+  second.join();
+  CHECK(running == 0);
+  CHECK(pushed == 400);
+  CHECK(seen.size() == 400);
+  CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 400);
 }

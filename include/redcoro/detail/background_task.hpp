@@ -1,6 +1,7 @@
 // A coroutine that runs in the background until it finishes or is stopped: stop() (or the
 // destructor) asks it to finish through terminal cancellation, from any thread, without
-// waiting for it. The coroutine must not refer to the object that owns the task.
+// waiting for it. The coroutine must not refer to the object that owns the task, and must
+// check `stopping` before using anything that the owner's owner may destroy (a pool).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -21,8 +22,12 @@ class background_task {
  public:
   background_task() = default;
 
-  background_task(boost::asio::any_io_executor ex, boost::asio::awaitable<void> task)
+  // Runs make_task(stopping) on a strand of `ex`; `stopping` turns true as soon as stop() is
+  // called, so the coroutine can tell before touching anything its owner may have destroyed.
+  template <class MakeTask>
+  background_task(boost::asio::any_io_executor ex, MakeTask make_task)
       : state_(std::make_shared<state>(boost::asio::make_strand(ex))) {
+    boost::asio::awaitable<void> task = make_task(static_cast<const std::atomic<bool>&>(state_->stopping));
     auto done = [s = state_](std::exception_ptr) { s->done.store(true, std::memory_order_release); };
     // The coroutine and the signal's emission both run on one strand.
     boost::asio::post(state_->ex, [s = state_, task = std::move(task), done = std::move(done)]() mutable {
@@ -43,6 +48,7 @@ class background_task {
   // Asks the coroutine to finish; it ends at its next suspension point.
   void stop() {
     if (!state_) return;
+    state_->stopping.store(true, std::memory_order_release);
     auto ex = state_->ex;
     boost::asio::post(ex, [s = std::move(state_)] { s->signal.emit(boost::asio::cancellation_type::terminal); });
   }
@@ -54,6 +60,7 @@ class background_task {
     explicit state(boost::asio::any_io_executor e) : ex(std::move(e)) {}
     boost::asio::any_io_executor ex;
     boost::asio::cancellation_signal signal;
+    std::atomic<bool> stopping{false};
     std::atomic<bool> done{false};
   };
   std::shared_ptr<state> state_;
