@@ -2,8 +2,8 @@
 //
 // Catch2 v2's CHECK/REQUIRE mention their expression twice more where it is meant never to
 // run: inside __builtin_constant_p and after `false &&` in the loop condition. GCC 12 runs a
-// co_await found in either place, so CHECK(co_await q.pop(250ms)) would pop twice. Here
-// INTERNAL_CATCH_TEST is the same macro without those two mentions.
+// co_await of an Asio awaitable found in either place, so CHECK(co_await q.pop(250ms))
+// would pop three times. Here INTERNAL_CATCH_TEST is the same macro without those two.
 #pragma once
 
 #include <catch2/catch.hpp>
