@@ -23,7 +23,7 @@
 // recover() puts back items whose deadline passed and items stranded by consumers that died.
 //
 // Key layout (every key shares the hash tag {name}, so the queue works on Redis Cluster):
-//   {name}:items                the queue, oldest at the head (LPUSH/RPUSH order: RPUSH)
+//   {name}:items                the queue: pushed at the tail, taken from the head
 //   {name}:<dead_letter_name>   the dead-letter list (default "{name}:dead_letter")
 //   {name}:stats                hash of counters: pushed rejected dropped dead_lettered recovered
 //   {name}:processing:<c>       consumer c's landing list for BLMOVE
@@ -31,7 +31,8 @@
 //   {name}:deadlines            zset: delivery id -> visibility deadline (server ms)
 //   {name}:consumers            zset: consumer -> liveness deadline (server ms)
 // Values go through the codec: strings as they are, other types as JSON.
-// A queue must outlive its deliveries and any operation in progress.
+// The pool must outlive the queue, and the queue its deliveries and operations in progress.
+// See docs/data_structures.md for the scripts and what happens when a reply is lost.
 #pragma once
 
 #include <redcoro/codec.hpp>
