@@ -1,5 +1,7 @@
 #include <redcoro/script.hpp>
 
+#include "hex.hpp"
+
 #include <openssl/evp.h>
 
 #include <stdexcept>
@@ -11,12 +13,7 @@ script::script(std::string source, bool idempotent) : source_(std::move(source))
   unsigned int length = 0;
   if (!EVP_Digest(source_.data(), source_.size(), digest, &length, EVP_sha1(), nullptr))
     throw std::runtime_error("redcoro::script: SHA-1 of the script failed");
-  static constexpr char hex[] = "0123456789abcdef";
-  sha1_.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    sha1_ += hex[digest[i] >> 4];
-    sha1_ += hex[digest[i] & 0xF];
-  }
+  sha1_ = detail::to_hex(digest, length);
 }
 
 }  // namespace redcoro
