@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <memory>
@@ -127,6 +128,8 @@ class circular_buffer final : private detail::waiter_queue<T> {
   circular_buffer(const executor_type& ex, circular_buffer_options options)
       : monitor_(std::move(options)), capacity_(monitor_.capacity()), executor_(ex) {
     slots_ = std::allocator<T>().allocate(capacity_);
+    // Touches every page now, so that no put() takes a page fault on its first round.
+    std::memset(static_cast<void*>(slots_), 0, capacity_ * sizeof(T));
     update_check();
   }
 
@@ -147,12 +150,17 @@ class circular_buffer final : private detail::waiter_queue<T> {
 
   // Stores `item` (from any thread); drops the oldest item first when the buffer is full.
   put_result put(T&& item) {
+    std::unique_lock lk(mutex_);
+    if (count_ + 1 < check_at_) [[likely]] {  // room, no alert to raise, no waiter to serve
+      std::construct_at(slots_ + index(count_), std::move(item));
+      ++count_;
+      ++added_;
+      return put_result::stored;
+    }
     std::optional<T> dropped;  // destroyed after the lock is released
     effects fx;
-    {
-      std::lock_guard lk(mutex_);
-      if (store(std::move(item), dropped, fx)) note_overflows(fx);
-    }
+    if (store(std::move(item), dropped, fx)) note_overflows(fx);
+    lk.unlock();
     finish(fx);
     return dropped ? put_result::dropped_oldest : put_result::stored;
   }
@@ -363,10 +371,11 @@ class circular_buffer final : private detail::waiter_queue<T> {
     std::destroy(first, first + n);
   }
 
-  // Under the lock: the smallest size at which store() has more to do than store.
+  // Under the lock: the smallest size at which a put has more to do than store the item
+  // (raise the alert, serve a waiter, or fill the last slot).
   void update_check() noexcept {
-    const std::size_t waiter_at = first_ ? first_->need : std::numeric_limits<std::size_t>::max();
-    const std::size_t alert_at = alert_active_ ? std::numeric_limits<std::size_t>::max() : monitor_.alert_at();
+    const std::size_t waiter_at = first_ ? first_->need : capacity_;
+    const std::size_t alert_at = alert_active_ ? capacity_ : monitor_.alert_at();
     check_at_ = std::min(waiter_at, alert_at);
   }
 
