@@ -57,6 +57,7 @@ struct run {
   std::atomic<bool> go{false};
   std::uint64_t taken = 0;
   std::uint64_t start_ns = 0, end_ns = 0;
+  double start_cpu = 0;  // after the queue's construction, which is not measured
 
   template <class Put>
   std::vector<std::thread> start_producers(Put put) {
@@ -75,6 +76,7 @@ struct run {
           put(std::move(it));
         }
       });
+    start_cpu = bench::cpu_seconds();
     start_ns = bench::now_ns();
     go.store(true, std::memory_order_release);
     return threads;
@@ -182,8 +184,13 @@ void with_deque(run& r) {
   run::join(producers);
 }
 
-double measure(const bench::options& o, std::uint64_t items, std::vector<std::uint32_t>* latencies,
-               std::uint64_t* delivered = nullptr) {
+struct figures {
+  double seconds = 0;
+  double cpu_seconds = 0;
+  std::uint64_t delivered = 0;  // items dropped by an overflow do not count
+};
+
+figures measure(const bench::options& o, std::uint64_t items, std::vector<std::uint32_t>* latencies) {
   run r{o.concurrency, items, latencies};
   if (o.workload == "buffer")
     with_circular_buffer(r);
@@ -191,8 +198,7 @@ double measure(const bench::options& o, std::uint64_t items, std::vector<std::ui
     with_channel(r);
   else
     with_deque(r);
-  if (delivered) *delivered = r.taken;
-  return static_cast<double>(r.end_ns - r.start_ns) / 1e9;
+  return {static_cast<double>(r.end_ns - r.start_ns) / 1e9, bench::cpu_seconds() - r.start_cpu, r.taken};
 }
 
 bench::options parse(int argc, char** argv) {
@@ -234,13 +240,9 @@ int main(int argc, char** argv) {
   measure(o, items / 4, nullptr);
   std::vector<std::uint32_t> latencies;
   latencies.reserve(items / stamp_every + 16);
-  const auto cpu0 = bench::cpu_seconds();
-  std::uint64_t delivered = 0;
-  const double elapsed = measure(o, items, &latencies, &delivered);
-  const double cpu = bench::cpu_seconds() - cpu0;
+  const auto f = measure(o, items, &latencies);
   const char* names[] = {"circular_buffer", "concurrent_channel", "mutex+cv+deque"};
   const char* client = o.workload == "buffer" ? names[0] : o.workload == "channel" ? names[1] : names[2];
-  // Items dropped by an overflow do not count.
-  bench::print_result(o, client, static_cast<double>(delivered) / elapsed, cpu * 1e6 / static_cast<double>(delivered),
-                      latencies);
+  const auto delivered = static_cast<double>(f.delivered);
+  bench::print_result(o, client, delivered / f.seconds, f.cpu_seconds * 1e6 / delivered, latencies);
 }

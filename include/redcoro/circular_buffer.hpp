@@ -15,6 +15,7 @@
 #pragma once
 
 #include <redcoro/detail/buffer_get_op.hpp>
+#include <redcoro/detail/buffer_lock.hpp>
 #include <redcoro/error.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -140,7 +141,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
   ~circular_buffer() {
     effects fx;
     {
-      std::lock_guard lk(mutex_);
+      std::lock_guard lk(consumer_lock_);
       while (first_) claim(first_, fx, error::cancelled, false);
     }
     post_cancels(fx);
@@ -150,7 +151,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
 
   // Stores `item` (from any thread); drops the oldest item first when the buffer is full.
   put_result put(T&& item) {
-    std::unique_lock lk(mutex_);
+    std::unique_lock lk(lock_);
     if (count_ + 1 < check_at_) [[likely]] {  // room, no alert to raise, no waiter to serve
       std::construct_at(slots_ + index(count_), std::move(item));
       ++count_;
@@ -178,7 +179,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
       std::vector<T> dropped;  // destroyed after the lock is released
       effects fx;
       {
-        std::lock_guard lk(mutex_);
+        std::lock_guard lk(lock_);
         std::optional<T> one;
         for (auto it = std::ranges::begin(items); it != std::ranges::end(items); ++it) {
           if (store(T(std::ranges::iter_move(it)), one, fx)) {
@@ -200,7 +201,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
     out.reserve(std::min(n, size()));
     effects fx;
     {
-      std::lock_guard lk(mutex_);
+      std::lock_guard lk(consumer_lock_);
       take(out, n, fx);
     }
     finish(fx);
@@ -210,7 +211,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
   // Copies of the n oldest items (fewer if there are fewer), which stay in the buffer.
   std::vector<T> peek(std::size_t n) const {
     std::vector<T> out;
-    std::lock_guard lk(mutex_);
+    std::lock_guard lk(consumer_lock_);
     n = std::min(n, count_);
     out.reserve(n);
     for (std::size_t i = 0; i < n; ++i) out.push_back(slots_[index(i)]);
@@ -224,7 +225,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
     std::size_t dropped = 0;
     std::size_t first = 0;
     {
-      std::lock_guard lk(mutex_);
+      std::lock_guard lk(consumer_lock_);
       dropped = count_;
       first = head_;
       head_ = 0;
@@ -245,7 +246,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
   }
 
   std::size_t size() const {
-    std::lock_guard lk(mutex_);
+    std::lock_guard lk(consumer_lock_);
     return count_;
   }
   std::size_t capacity() const noexcept { return capacity_; }
@@ -256,7 +257,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
   circular_buffer_stats stats() const {
     circular_buffer_stats s;
     {
-      std::lock_guard lk(mutex_);
+      std::lock_guard lk(consumer_lock_);
       s.size = count_;
       s.total_added = added_;
       s.overflow_count = overflows_;
@@ -433,7 +434,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
     using op_type = detail::buffer_get_op<T, std::decay_t<Handler>>;
     op_type* op = op_type::create(std::move(handler), *this, n, capacity_, executor_);
     effects fx;
-    std::unique_lock lk(mutex_);
+    std::unique_lock lk(consumer_lock_);
     if (n == 0 || timeout <= duration::zero() || (!first_ && count_ >= op->need)) {
       take(op->items, n, fx);
       lk.unlock();
@@ -467,7 +468,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
   void expire(waiter* w) override {
     effects fx;
     {
-      std::lock_guard lk(mutex_);
+      std::lock_guard lk(consumer_lock_);
       if (w->queued) claim(w, fx, {}, true, false);
     }
     finish(fx);
@@ -480,7 +481,7 @@ class circular_buffer final : private detail::waiter_queue<T> {
   void give_up(waiter* w, bool from_outside) {
     effects fx;
     {
-      std::lock_guard lk(mutex_);
+      std::lock_guard lk(consumer_lock_);
       if (w->queued) {
         claim(w, fx, error::cancelled, false, from_outside);
         serve_waiters(fx);
@@ -494,8 +495,10 @@ class circular_buffer final : private detail::waiter_queue<T> {
   const executor_type executor_;
   T* slots_ = nullptr;
 
-  // Everything below is guarded by mutex_.
-  alignas(64) mutable std::mutex mutex_;
+  // Everything below is guarded by lock_: producers (put) take it directly, every other
+  // operation through consumer_lock_, which producers give way to.
+  alignas(64) mutable detail::buffer_lock lock_;
+  mutable detail::buffer_lock::priority_side consumer_lock_{lock_};
   std::size_t head_ = 0;   // index of the oldest item
   std::size_t count_ = 0;
   std::size_t check_at_ = 0;

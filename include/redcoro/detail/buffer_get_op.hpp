@@ -1,12 +1,13 @@
 // A consumer waiting in circular_buffer::get(): its place in the buffer's FIFO of waiters,
 // the items handed to it, its timer, and the caller's completion handler.
 //
-// Hand-off rules (the buffer's mutex guards `queued`, `arming` and the list links):
-// - Exactly one party *claims* a waiter, under the buffer's mutex: a producer whose put()
+// Hand-off rules (the buffer's lock guards `queued`, `arming` and the list links):
+// - Exactly one party *claims* a waiter, under the buffer's lock: a producer whose put()
 //   satisfies it, the timer when it expires, a cancellation, the buffer's destructor, or
 //   the context's shutdown. The claimer fills `items` and `ec`, then sets `claimed`.
 // - The completion handler is only ever called from the timer's handler, which Asio runs
-//   exactly once on the handler's executor. A claimer on another thread never touches the
+//   exactly once on the op's executor (the handler's; the buffer's when the handler's is
+//   the system executor, and then the handler is dispatched). A claimer never touches the
 //   timer: it posts a task that cancels it to that executor, which makes the timer's
 //   handler run now. While the initiating call is still arming the timer (`arming`), the
 //   claimer posts nothing and the initiator cancels the timer itself when it is done.
@@ -43,7 +44,7 @@ namespace redcoro::detail {
 template <class T>
 class buffer_waiter;
 
-// What a waiter calls back into (the buffer); each call locks the buffer's mutex.
+// What a waiter calls back into (the buffer); each call takes the buffer's lock.
 template <class T>
 class waiter_queue {
  public:
