@@ -8,9 +8,8 @@
 //   auto items = co_await buffer.get(500, std::chrono::milliseconds(500));
 //
 // which completes as soon as 500 items are there, or after 500 ms with whatever is there
-// (maybe nothing), on the awaiting operation's associated executor (or the buffer's, for a
-// handler without one, as an Asio I/O object does). Waiting consumers are served in FIFO
-// order. A warning is logged once when utilization reaches the alert
+// (maybe nothing), on the awaiting operation's associated executor. Waiting consumers are
+// served in FIFO order. A warning is logged once when utilization reaches the alert
 // threshold, and a notice once when it falls back below threshold - hysteresis.
 #pragma once
 
@@ -120,8 +119,9 @@ class circular_buffer final : private detail::waiter_queue<T> {
   using get_signature = void(boost::system::error_code, std::vector<T>);
 
   // Throws system_error(error::invalid_config) for a capacity of 0 or invalid options.
-  // `ex` completes the get()s whose handlers have no associated executor (e.g. inside an
-  // asio::experimental::parallel_group); without it, those run on asio::system_executor.
+  // `ex` runs the get()s whose handlers have no executor but the system executor (plain
+  // callbacks, use_future, operations in an asio::experimental::parallel_group), as an I/O
+  // object's executor would; without it, those run on asio::system_executor.
   explicit circular_buffer(std::size_t capacity) : circular_buffer(options_with_capacity(capacity)) {}
   explicit circular_buffer(circular_buffer_options options)
       : circular_buffer(boost::asio::system_executor(), std::move(options)) {}
@@ -273,14 +273,15 @@ class circular_buffer final : private detail::waiter_queue<T> {
   // Waits for n items (a batch), at most `timeout`. Completes as soon as n items are there
   // (or the buffer is full, when n exceeds its capacity), else when the timeout expires,
   // with whatever is there then, possibly nothing. Completes on the handler's associated
-  // executor (as if by post when it completes at once). Waiting consumers are served
+  // executor (from the buffer's, for a handler on the system executor; as if by post when
+  // it completes at once). Waiting consumers are served
   // first come, first served. Cancellation (any type, through the handler's cancellation
   // slot) completes it with error::cancelled and takes no item. A timeout of zero takes
   // what is there at once, like try_get().
   template <class CompletionToken = boost::asio::use_awaitable_t<>>
   auto get(std::size_t n, duration timeout = duration::max(), CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, get_signature>(
-        [this](auto handler, std::size_t count, duration limit) { start_get(std::move(handler), count, limit); },
+        [this](auto handler, std::size_t count, duration limit) { this->start_get(std::move(handler), count, limit); },
         token, n, timeout);
   }
 
