@@ -274,10 +274,10 @@ class circular_buffer final : private detail::waiter_queue<T> {
   // (or the buffer is full, when n exceeds its capacity), else when the timeout expires,
   // with whatever is there then, possibly nothing. Completes on the handler's associated
   // executor (from the buffer's, for a handler on the system executor; as if by post when
-  // it completes at once). Waiting consumers are served
-  // first come, first served. Cancellation (any type, through the handler's cancellation
-  // slot) completes it with error::cancelled and takes no item. A timeout of zero takes
-  // what is there at once, like try_get().
+  // it completes at once). Waiting consumers are served first come, first served.
+  // Cancellation (any type, through the handler's cancellation slot) completes it with
+  // error::cancelled and takes no item. A timeout of zero takes what is there at once,
+  // like try_get().
   template <class CompletionToken = boost::asio::use_awaitable_t<>>
   auto get(std::size_t n, duration timeout = duration::max(), CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, get_signature>(
