@@ -137,3 +137,20 @@ for prog in structures_bench queue_bench; do
     emit "$w" "redcoro $wl" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
   done
 done
+
+# The in-memory circular_buffer (no server involved): items/s from 1 and 4 producer threads
+# to one consumer taking batches of 500, next to asio's concurrent_channel and a mutex +
+# condition_variable + std::deque measured in the same run. Its threads use every CPU.
+if [ -x "$bin/buffer_bench" ]; then
+  declare -A best_baseline=()
+  while IFS=: read -r wl c n; do
+    read -r w label conc ops cpu p50 p99 p999 < <(client_cpu="" run_client buffer_bench "$wl" "$c" "$n" "$wl")
+    if [ "$wl" = buffer ]; then
+      label="circular_buffer (x$(ratio "$ops" "${best_baseline[$c]}") of best baseline)"
+    else
+      [ "${ops%.*}" -gt "${best_baseline[$c]:-0}" ] && best_baseline[$c]=${ops%.*}
+      label=$([ "$wl" = channel ] && echo "asio concurrent_channel" || echo "mutex+condvar+deque")
+    fi
+    emit "$w" "$label" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+  done < <("$bin/buffer_bench" --list)
+fi
