@@ -1,16 +1,17 @@
 #include <redcoro/cache.hpp>
 
-#include <boost/asio/append.hpp>
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <redcoro/detail/keyed_errors.hpp>
+
 #include <boost/json/serialize.hpp>
 
 #include <set>
+#include <tuple>
 
 namespace redcoro {
 
 namespace {
+
+namespace asio = boost::asio;
 
 // Escapes the glob characters of a literal for SCAN MATCH.
 std::string glob_literal(std::string_view s) {
@@ -22,143 +23,265 @@ std::string glob_literal(std::string_view s) {
   return out;
 }
 
+// What an error concerns: a key of the cache, or a batch operation.
+struct subject {
+  const std::string* prefix;  // the cache's, which outlives its operations
+  std::string key;
+  const char* operation = nullptr;
+
+  [[noreturn]] void rethrow(const boost::system::system_error& e) const {
+    std::string context = "cache '" + *prefix + "' ";
+    if (operation)
+      context += operation;
+    else
+      context += "key '" + key + "'";
+    detail::rethrow_with_context(e, context);
+  }
+};
+
+template <class R>
+asio::awaitable<R> run(connection_pool& pool, request req, subject about) {
+  try {
+    co_return co_await pool.execute<R>(req);
+  } catch (const boost::system::system_error& e) {
+    about.rethrow(e);
+  }
+}
+
+template <class R>
+asio::awaitable<R> run(connection_pool& pool, transaction tx, subject about) {
+  try {
+    co_return co_await pool.execute<R>(tx.commit());
+  } catch (const boost::system::system_error& e) {
+    about.rethrow(e);
+  }
+}
+
+asio::awaitable<void> run_write(connection_pool& pool, transaction tx, subject about,
+                                std::atomic<std::uint64_t>& sets, std::uint64_t n) {
+  co_await run<ignore_t>(pool, std::move(tx), std::move(about));
+  sets.fetch_add(n, std::memory_order_relaxed);
+}
+
+asio::awaitable<std::int64_t> run_erase(connection_pool& pool, transaction tx, subject about,
+                                        std::atomic<std::uint64_t>& deletes) {
+  auto [values, metadata] = co_await run<std::tuple<std::int64_t, ignore_t>>(pool, std::move(tx), std::move(about));
+  deletes.fetch_add(static_cast<std::uint64_t>(values), std::memory_order_relaxed);
+  co_return values;
+}
+
+asio::awaitable<bool> existed(asio::awaitable<std::int64_t> erase) {
+  co_return co_await std::move(erase) > 0;
+}
+
+// For batch operations given no keys.
+template <class R>
+asio::awaitable<R> nothing() {
+  if constexpr (std::is_void_v<R>)
+    co_return;
+  else
+    co_return R{};
+}
+
+asio::awaitable<bool> run_expire(connection_pool& pool, transaction tx, subject about) {
+  auto [value, metadata] = co_await run<std::tuple<bool, ignore_t>>(pool, std::move(tx), std::move(about));
+  co_return value;
+}
+
+asio::awaitable<cache_ttl> run_ttl(connection_pool& pool, request req, subject about) {
+  const auto ms = co_await run<std::int64_t>(pool, std::move(req), std::move(about));
+  cache_ttl t;
+  t.exists = ms != -2;  // -2: no such key; -1: no expiry
+  if (ms >= 0) t.remaining = std::chrono::milliseconds(ms);
+  co_return t;
+}
+
+// SCAN MATCH `match` to the end, handing each batch of keys to `each`.
+template <class Each>
+asio::awaitable<void> scan(connection_pool& pool, const std::string& match, const subject& about, Each& each) {
+  std::string cursor = "0";
+  do {
+    request req("SCAN", cursor, "MATCH", match, "COUNT", 1000);
+    auto [next, batch] = co_await run<std::tuple<std::string, std::vector<std::string>>>(pool, std::move(req), about);
+    cursor = std::move(next);
+    if (!batch.empty()) co_await each(batch);
+  } while (cursor != "0");
+}
+
+asio::awaitable<std::vector<std::string>> scan_keys(connection_pool& pool, std::string match, std::size_t skip,
+                                                    subject about) {
+  std::set<std::string> seen;
+  auto collect = [&](std::vector<std::string>& batch) -> asio::awaitable<void> {
+    for (auto& k : batch) seen.insert(k.substr(skip));
+    co_return;
+  };
+  co_await scan(pool, match, about, collect);
+  co_return std::vector<std::string>(seen.begin(), seen.end());
+}
+
+asio::awaitable<std::int64_t> scan_and_unlink(connection_pool& pool, std::string match, std::string values_prefix,
+                                              subject about, std::atomic<std::uint64_t>& deletes) {
+  std::int64_t removed = 0;
+  auto unlink = [&](std::vector<std::string>& batch) -> asio::awaitable<void> {
+    std::vector<std::string> values, metadata;
+    for (auto& k : batch) (k.starts_with(values_prefix) ? values : metadata).push_back(std::move(k));
+    // UNLINK's count, not the scanned keys, says what was removed: SCAN may report a key
+    // twice, and keys may expire meanwhile.
+    request req;
+    if (!values.empty()) req.push("UNLINK", values);
+    if (!metadata.empty()) req.push("UNLINK", metadata);
+    if (values.empty()) {
+      co_await run<ignore_t>(pool, std::move(req), about);
+    } else if (metadata.empty()) {
+      removed += co_await run<std::int64_t>(pool, std::move(req), about);
+    } else {
+      auto [unlinked, ignored] = co_await run<std::tuple<std::int64_t, ignore_t>>(pool, std::move(req), about);
+      removed += unlinked;
+    }
+  };
+  co_await scan(pool, match, about, unlink);
+  deletes.fetch_add(static_cast<std::uint64_t>(removed), std::memory_order_relaxed);
+  co_return removed;
+}
+
 }  // namespace
 
 cache::cache(connection_pool& pool, cache_options options)
-    : pool_(pool), options_(std::move(options)), tag_("{" + options_.prefix + "}") {
-  if (options_.prefix.find_first_of("{}") != std::string::npos)
-    throw boost::system::system_error(error::invalid_config,
-                                      "cache prefix \"" + options_.prefix + "\" must not contain '{' or '}'");
-  if (options_.default_ttl && options_.default_ttl->count() <= 0)
-    throw boost::system::system_error(error::invalid_config, "cache default_ttl must be positive");
+    : pool_(pool), options_(std::move(options)), tag_("{" + options_.prefix + "}"), loads_(pool.get_executor()) {
+  if (options_.prefix.empty() || options_.prefix.find_first_of("{}") != std::string::npos)
+    throw boost::system::system_error(error::invalid_config, "cache prefix \"" + options_.prefix +
+                                                                 "\" must be non-empty, without '{' or '}'");
 }
 
 std::string cache::value_key(std::string_view key) const {
-  std::string k = tag_;
+  std::string k;
+  k.reserve(tag_.size() + 3 + key.size());
+  k += tag_;
   k += ":v:";
   k += key;
   return k;
 }
 
 std::string cache::metadata_key(std::string_view key) const {
-  std::string k = tag_;
+  std::string k;
+  k.reserve(tag_.size() + 3 + key.size());
+  k += tag_;
   k += ":m:";
   k += key;
   return k;
 }
 
-std::optional<std::chrono::milliseconds> cache::effective_ttl(std::optional<std::chrono::milliseconds> ttl) const {
+void cache::check_ttl(ttl_type ttl) {
   if (ttl && ttl->count() <= 0)
     throw boost::system::system_error(error::invalid_argument,
                                       "cache TTL must be positive, not " + std::to_string(ttl->count()) + " ms");
-  return ttl ? ttl : options_.default_ttl;
 }
 
-void cache::push_set(transaction& tx, std::string_view key, const std::string& text,
-                     std::optional<std::chrono::milliseconds> ttl,
-                     const std::optional<boost::json::object>& metadata) const {
-  const std::string vkey = value_key(key), mkey = metadata_key(key);
-  if (ttl)
-    tx.push("SET", vkey, text, "PX", ttl->count());
-  else
-    tx.push("SET", vkey, text);
-  if (!metadata) {
-    tx.push("DEL", mkey);
-  } else if (ttl) {
-    tx.push("SET", mkey, boost::json::serialize(*metadata), "PX", ttl->count());
-  } else {
-    tx.push("SET", mkey, boost::json::serialize(*metadata));
-  }
+void cache::fail(const boost::system::system_error& e, std::string_view key) const {
+  subject{&options_.prefix, std::string(key)}.rethrow(e);
 }
 
-void cache::push_mget(request& req, const std::vector<std::string>& keys) const {
+void cache::fail_batch(const boost::system::system_error& e, std::string_view what) const {
+  const std::string op(what);
+  subject{&options_.prefix, {}, op.c_str()}.rethrow(e);
+}
+
+request cache::mget_request(const std::vector<std::string>& keys) const {
+  request req;
+  if (keys.empty()) return req;
   std::vector<std::string> full;
   full.reserve(keys.size());
   for (const auto& k : keys) full.push_back(value_key(k));
   req.push("MGET", full);
+  return req;
 }
 
-void cache::count(bool hit) noexcept {
-  (hit ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
+asio::awaitable<void> cache::store(std::string_view key, std::string text, ttl_type ttl,
+                                   const boost::json::object* metadata) {
+  check_ttl(ttl);
+  const std::string vkey = value_key(key), mkey = metadata_key(key);
+  transaction tx;
+  if (ttl)
+    tx.push("SET", vkey, text, "PX", ttl->count());
+  else
+    tx.push("SET", vkey, text);
+  if (!metadata)
+    tx.push("DEL", mkey);
+  else if (ttl)
+    tx.push("SET", mkey, boost::json::serialize(*metadata), "PX", ttl->count());
+  else
+    tx.push("SET", mkey, boost::json::serialize(*metadata));
+  // Replies are ignored and the state after a second run is the same: safe to resend.
+  tx.set_idempotent(true);
+  return run_write(pool_, std::move(tx), subject{&options_.prefix, std::string(key)}, sets_, 1);
 }
 
-boost::asio::awaitable<bool> cache::remove(std::string_view key) {
+asio::awaitable<void> cache::store_many(const std::vector<std::pair<std::string, std::string>>& items, ttl_type ttl) {
+  check_ttl(ttl);
+  if (items.empty()) return nothing<void>();
+  transaction tx;
+  std::vector<std::string> metadata;
+  metadata.reserve(items.size());
+  if (!ttl) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    pairs.reserve(items.size());
+    for (const auto& [key, text] : items) pairs.emplace_back(value_key(key), text);
+    tx.push("MSET", pairs);
+  } else {
+    for (const auto& [key, text] : items) tx.push("SET", value_key(key), text, "PX", ttl->count());
+  }
+  for (const auto& item : items) metadata.push_back(metadata_key(item.first));
+  tx.push("DEL", metadata).set_idempotent(true);
+  return run_write(pool_, std::move(tx), subject{&options_.prefix, {}, "set_many"}, sets_, items.size());
+}
+
+asio::awaitable<bool> cache::erase(std::string_view key) {
   transaction tx;
   tx.push("DEL", value_key(key)).push("DEL", metadata_key(key));
-  auto [values, metadata] = co_await run<std::tuple<std::int64_t, std::int64_t>>(key, tx.commit());
-  deletes_.fetch_add(static_cast<std::uint64_t>(values), std::memory_order_relaxed);
-  co_return values > 0;
+  return existed(run_erase(pool_, std::move(tx), subject{&options_.prefix, std::string(key)}, deletes_));
 }
 
-boost::asio::awaitable<std::int64_t> cache::remove_many(const std::vector<std::string>& keys) {
-  if (keys.empty()) co_return 0;
+asio::awaitable<std::int64_t> cache::erase_names(const std::vector<std::string>& keys) {
+  if (keys.empty()) return nothing<std::int64_t>();
   std::vector<std::string> values, metadata;
+  values.reserve(keys.size());
+  metadata.reserve(keys.size());
   for (const auto& k : keys) {
     values.push_back(value_key(k));
     metadata.push_back(metadata_key(k));
   }
   transaction tx;
   tx.push("DEL", values).push("DEL", metadata);
-  auto [removed, ignored] = co_await run<std::tuple<std::int64_t, std::int64_t>>("(batch)", tx.commit());
-  deletes_.fetch_add(static_cast<std::uint64_t>(removed), std::memory_order_relaxed);
-  co_return removed;
+  return run_erase(pool_, std::move(tx), subject{&options_.prefix, {}, "erase_many"}, deletes_);
 }
 
-boost::asio::awaitable<bool> cache::exists(std::string_view key) {
+asio::awaitable<bool> cache::exists(std::string_view key) {
   request req("EXISTS", value_key(key));
-  co_return co_await run<std::int64_t>(key, req) > 0;
+  return run<bool>(pool_, std::move(req), subject{&options_.prefix, std::string(key)});
 }
 
-boost::asio::awaitable<cache_ttl> cache::ttl(std::string_view key) {
+asio::awaitable<cache_ttl> cache::ttl(std::string_view key) {
   request req("PTTL", value_key(key));
-  const auto ms = co_await run<std::int64_t>(key, req);
-  cache_ttl t;
-  t.exists = ms != -2;
-  if (ms >= 0) t.remaining = std::chrono::milliseconds(ms);
-  co_return t;
+  return run_ttl(pool_, std::move(req), subject{&options_.prefix, std::string(key)});
 }
 
-boost::asio::awaitable<bool> cache::expire(std::string_view key, std::chrono::milliseconds ttl) {
-  if (ttl.count() <= 0)
-    throw boost::system::system_error(error::invalid_argument, "cache TTL must be positive");
+asio::awaitable<bool> cache::expire(std::string_view key, std::chrono::milliseconds ttl) {
+  check_ttl(ttl);
   transaction tx;
-  tx.push("PEXPIRE", value_key(key), ttl.count()).push("PEXPIRE", metadata_key(key), ttl.count());
-  auto [value, metadata] = co_await run<std::tuple<std::int64_t, std::int64_t>>(key, tx.commit());
-  co_return value == 1;
+  tx.push("PEXPIRE", value_key(key), ttl.count()).push("PEXPIRE", metadata_key(key), ttl.count()).set_idempotent(true);
+  return run_expire(pool_, std::move(tx), subject{&options_.prefix, std::string(key)});
 }
 
-boost::asio::awaitable<std::vector<std::string>> cache::keys(std::string_view pattern) {
-  const std::string prefix = value_key("");
-  const std::string match = glob_literal(prefix) + std::string(pattern);
-  std::set<std::string> seen;
-  std::string cursor = "0";
-  do {
-    request req("SCAN", cursor, "MATCH", match, "COUNT", 1000);
-    auto [next, batch] = co_await run<std::tuple<std::string, std::vector<std::string>>>(pattern, req);
-    cursor = std::move(next);
-    for (auto& k : batch)
-      if (k.starts_with(prefix)) seen.insert(k.substr(prefix.size()));
-  } while (cursor != "0");
-  co_return std::vector<std::string>(seen.begin(), seen.end());
+asio::awaitable<std::vector<std::string>> cache::keys(std::string_view pattern) {
+  const std::string values = value_key("");
+  std::string match = glob_literal(values);
+  match += pattern;
+  return scan_keys(pool_, std::move(match), values.size(), subject{&options_.prefix, {}, "keys"});
 }
 
-boost::asio::awaitable<std::int64_t> cache::clear() {
-  const std::string match = glob_literal(tag_) + ":*";
-  const std::string values_prefix = value_key("");
-  std::int64_t removed = 0;
-  std::string cursor = "0";
-  do {
-    request req("SCAN", cursor, "MATCH", match, "COUNT", 1000);
-    auto [next, batch] = co_await run<std::tuple<std::string, std::vector<std::string>>>("(all)", req);
-    cursor = std::move(next);
-    if (batch.empty()) continue;
-    request unlink("UNLINK", batch);
-    co_await run<std::int64_t>("(all)", unlink);
-    for (const auto& k : batch)
-      if (k.starts_with(values_prefix)) ++removed;
-  } while (cursor != "0");
-  deletes_.fetch_add(static_cast<std::uint64_t>(removed), std::memory_order_relaxed);
-  co_return removed;
+asio::awaitable<std::int64_t> cache::clear() {
+  std::string match = glob_literal(tag_) + ":[vm]:*";
+  return scan_and_unlink(pool_, std::move(match), value_key(""), subject{&options_.prefix, {}, "clear"}, deletes_);
 }
 
 cache_stats cache::stats() const noexcept {
@@ -170,54 +293,6 @@ cache_stats cache::stats() const noexcept {
   const auto lookups = s.hits + s.misses;
   s.hit_rate = lookups ? static_cast<double>(s.hits) / static_cast<double>(lookups) : 0.0;
   return s;
-}
-
-std::pair<std::shared_ptr<cache::flight>, bool> cache::join_flight(std::string_view key) {
-  std::lock_guard lock(flights_mutex_);
-  auto [it, inserted] = flights_.try_emplace(std::string(key));
-  if (inserted) it->second = std::make_shared<flight>();
-  return {it->second, inserted};
-}
-
-boost::asio::awaitable<std::string> cache::wait_for(std::shared_ptr<flight> f) {
-  using handler_type = boost::asio::any_completion_handler<void(std::exception_ptr, std::string)>;
-  auto initiation = [f, ex = pool_.get_executor()](handler_type h) {
-    std::unique_lock lock(f->mutex);
-    if (!f->done) {
-      f->waiters.push_back(std::move(h));
-      return;
-    }
-    lock.unlock();
-    // Landed meanwhile: complete later, never inside the initiating call.
-    boost::asio::post(ex, [h = std::move(h), f]() mutable {
-      auto hex = boost::asio::get_associated_executor(h);
-      boost::asio::dispatch(hex, boost::asio::append(std::move(h), f->failure, f->text));
-    });
-  };
-  std::string text =
-      co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr, std::string)>(
-          initiation, boost::asio::use_awaitable);
-  co_return text;
-}
-
-void cache::land_flight(std::string_view key, const std::shared_ptr<flight>& f, std::exception_ptr failure,
-                        const std::string& text) {
-  {
-    std::lock_guard lock(flights_mutex_);
-    flights_.erase(std::string(key));
-  }
-  std::vector<boost::asio::any_completion_handler<void(std::exception_ptr, std::string)>> waiters;
-  {
-    std::lock_guard lock(f->mutex);
-    f->done = true;
-    f->failure = failure;
-    f->text = text;
-    waiters.swap(f->waiters);
-  }
-  for (auto& h : waiters) {
-    auto ex = boost::asio::get_associated_executor(h);
-    boost::asio::dispatch(ex, boost::asio::append(std::move(h), failure, text));
-  }
 }
 
 }  // namespace redcoro
