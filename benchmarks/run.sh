@@ -36,7 +36,7 @@ emit() {  # workload client concurrency ops_per_s cpu_us_per_op p50 p99 p999 [se
   else
     local extra=""
     [ "$srv" != "-" ] && extra=$(printf '  server %7s us/op' "$srv")
-    printf '%-6s %-34s c=%-4s %12s ops/s  cpu %8s us/op  p50 %8s us  p99 %8s us  p99.9 %8s us%s\n' "${@:1:8}" "$extra"
+    printf '%-9s %-32s c=%-4s %12s ops/s  cpu %8s us/op  p50 %8s us  p99 %8s us  p99.9 %8s us%s\n' "${@:1:8}" "$extra"
   fi
 }
 
@@ -112,8 +112,9 @@ if [ -x "$bin/hiredis_bench" ] && [ -x "$bin/structures_bench" ]; then
   for c in 1 64; do
     n=300000; [ "$c" = 1 ] && n=50000
     for form in w3-multi w3-lua; do
+      form_label=MULTI; [ "$form" = w3-lua ] && form_label=Lua
       read -r w label conc ops cpu p50 p99 p999 srv < <(run_client hiredis_bench "$form" "$c" "$n" hiredis)
-      emit "$w" "hiredis $form" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv"
+      emit "$w" "hiredis ($form_label)" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv"
       if [ -z "${w3_best[$c]:-}" ] || [ "$(echo "$ops > ${w3_best[$c]}" | bc)" = 1 ]; then w3_best[$c]=$ops; fi
     done
   done

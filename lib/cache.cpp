@@ -1,6 +1,7 @@
 #include <redcoro/cache.hpp>
 
 #include <redcoro/detail/keyed_errors.hpp>
+#include <redcoro/transaction.hpp>
 
 #include <boost/json/serialize.hpp>
 

@@ -1,5 +1,7 @@
 #include <redcoro/ring_buffer.hpp>
 
+#include <redcoro/transaction.hpp>
+
 #include <algorithm>
 #include <tuple>
 #include <utility>

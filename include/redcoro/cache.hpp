@@ -27,7 +27,6 @@
 #include <redcoro/codec.hpp>
 #include <redcoro/connection_pool.hpp>
 #include <redcoro/detail/single_flight.hpp>
-#include <redcoro/transaction.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>

@@ -22,7 +22,6 @@
 #include <redcoro/codec.hpp>
 #include <redcoro/connection_pool.hpp>
 #include <redcoro/detail/keyed_errors.hpp>
-#include <redcoro/transaction.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
