@@ -8,7 +8,9 @@
 //            (MULTI, RPUSH, LTRIM, EXEC: what the library does).
 // w3-lua:    the same add as a Lua script run with EVALSHA through the same pool, the
 //            alternative the library did not choose; compare the server cost.
-// cache-set: cache::set of the document with a 60 s TTL, keys k0..k9999.
+// cache-set: cache::set of the document with a 60 s TTL, keys k0..k9999 (MULTI, SET, DEL
+//            of the metadata, EXEC).
+// cache-set-plain: the same on a cache created without metadata (one SET).
 // cache-get: cache::get of those keys (filled before timing).
 #include "bench_common.hpp"
 
@@ -47,6 +49,7 @@ struct run_state {
   connection_pool* pool = nullptr;
   ring_buffer* ring = nullptr;
   cache* store = nullptr;
+  cache* plain_store = nullptr;
   long remaining = 0;
   int running = 0;
   std::vector<std::uint32_t>* latencies = nullptr;
@@ -86,8 +89,9 @@ void spawn_worker(asio::io_context& ioc, run_state& st, int id) {
   } else if (w == "w3-lua") {
     auto add = [&st](long) { return add_and_trim.run<std::int64_t>(*st.pool, 1, "bench:ring-lua", document, ring_size); };
     asio::co_spawn(ioc, worker(st, id, add), asio::detached);
-  } else if (w == "cache-set") {
-    auto set = [&st, key_of](long i) mutable { return st.store->set(key_of(i), document, std::chrono::seconds(60)); };
+  } else if (w == "cache-set" || w == "cache-set-plain") {
+    cache* target = w == "cache-set" ? st.store : st.plain_store;
+    auto set = [target, key_of](long i) mutable { return target->set(key_of(i), document, std::chrono::seconds(60)); };
     asio::co_spawn(ioc, worker(st, id, set), asio::detached);
   } else {
     auto get = [&st, key_of](long i) mutable { return st.store->get(key_of(i)); };
@@ -104,11 +108,13 @@ bench::measurement run_once(const bench::options& opt, std::vector<std::uint32_t
   connection_pool pool(ioc.get_executor(), pc);
   ring_buffer ring(pool, ring_size);
   cache store(pool, cache_options{"bench"});
+  cache plain_store(pool, cache_options{"bench-plain", false});
   run_state st;
   st.opt = &opt;
   st.pool = &pool;
   st.ring = &ring;
   st.store = &store;
+  st.plain_store = &plain_store;
   st.latencies = latencies;
   st.remaining = opt.requests;
   std::uint64_t start = 0;
@@ -139,11 +145,14 @@ bench::measurement run_once(const bench::options& opt, std::vector<std::uint32_t
 int main(int argc, char** argv) {
   if (argc == 2 && std::string_view(argv[1]) == "--list") {
     // workload:concurrency:requests, as benchmarks/run.sh runs them.
-    std::puts("w3:1:50000 w3:64:300000 w3-lua:1:50000 w3-lua:64:300000 cache-set:256:300000 cache-get:256:300000");
+    std::puts(
+        "w3:1:50000 w3:64:300000 w3-lua:1:50000 w3-lua:64:300000 cache-set:256:300000 cache-set-plain:256:300000 "
+        "cache-get:256:300000");
     return 0;
   }
   const auto opt = bench::parse_options(argc, argv);
-  if (opt.workload != "w3" && opt.workload != "w3-lua" && opt.workload != "cache-set" && opt.workload != "cache-get") {
+  if (opt.workload != "w3" && opt.workload != "w3-lua" && opt.workload != "cache-set" &&
+      opt.workload != "cache-set-plain" && opt.workload != "cache-get") {
     std::fprintf(stderr, "unknown workload %s\n", opt.workload.c_str());
     return 2;
   }

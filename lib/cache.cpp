@@ -58,15 +58,29 @@ asio::awaitable<R> run(connection_pool& pool, transaction tx, subject about) {
   }
 }
 
-asio::awaitable<void> run_write(connection_pool& pool, transaction tx, subject about,
-                                std::atomic<std::uint64_t>& sets, std::uint64_t n) {
-  co_await run<ignore_t>(pool, std::move(tx), std::move(about));
+template <class Req>
+asio::awaitable<void> run_write(connection_pool& pool, Req req, subject about, std::atomic<std::uint64_t>& sets,
+                                std::uint64_t n) {
+  co_await run<ignore_t>(pool, std::move(req), std::move(about));
   sets.fetch_add(n, std::memory_order_relaxed);
 }
 
-asio::awaitable<std::int64_t> run_erase(connection_pool& pool, transaction tx, subject about,
+// The first reply of a transaction, or the only reply of a request.
+template <class R, class Req>
+asio::awaitable<R> run_first(connection_pool& pool, Req req, subject about) {
+  if constexpr (std::is_same_v<Req, transaction>) {
+    auto [first, rest] = co_await run<std::tuple<R, ignore_t>>(pool, std::move(req), std::move(about));
+    co_return first;
+  } else {
+    co_return co_await run<R>(pool, std::move(req), std::move(about));
+  }
+}
+
+// DELs of values (first) and maybe their metadata; counts the values removed.
+template <class Req>
+asio::awaitable<std::int64_t> run_erase(connection_pool& pool, Req req, subject about,
                                         std::atomic<std::uint64_t>& deletes) {
-  auto [values, metadata] = co_await run<std::tuple<std::int64_t, ignore_t>>(pool, std::move(tx), std::move(about));
+  const auto values = co_await run_first<std::int64_t>(pool, std::move(req), std::move(about));
   deletes.fetch_add(static_cast<std::uint64_t>(values), std::memory_order_relaxed);
   co_return values;
 }
@@ -84,10 +98,6 @@ asio::awaitable<R> nothing() {
     co_return R{};
 }
 
-asio::awaitable<bool> run_expire(connection_pool& pool, transaction tx, subject about) {
-  auto [value, metadata] = co_await run<std::tuple<bool, ignore_t>>(pool, std::move(tx), std::move(about));
-  co_return value;
-}
 
 asio::awaitable<cache_ttl> run_ttl(connection_pool& pool, request req, subject about) {
   const auto ms = co_await run<std::int64_t>(pool, std::move(req), std::move(about));
@@ -178,6 +188,12 @@ void cache::check_ttl(ttl_type ttl) {
                                       "cache TTL must be positive, not " + std::to_string(ttl->count()) + " ms");
 }
 
+void cache::check_metadata() const {
+  if (!options_.metadata)
+    throw boost::system::system_error(error::invalid_argument,
+                                      "cache '" + options_.prefix + "' was created without metadata");
+}
+
 void cache::fail(const boost::system::system_error& e, std::string_view key) const {
   subject{&options_.prefix, std::string(key)}.rethrow(e);
 }
@@ -200,7 +216,17 @@ request cache::mget_request(const std::vector<std::string>& keys) const {
 asio::awaitable<void> cache::store(std::string_view key, std::string text, ttl_type ttl,
                                    const boost::json::object* metadata) {
   check_ttl(ttl);
-  const std::string vkey = value_key(key), mkey = metadata_key(key);
+  const std::string vkey = value_key(key);
+  if (!options_.metadata) {
+    if (metadata) check_metadata();
+    request req;
+    if (ttl)
+      req.push("SET", vkey, text, "PX", ttl->count());
+    else
+      req.push("SET", vkey, text);
+    return run_write(pool_, std::move(req), subject{&options_.prefix, std::string(key)}, sets_, 1);
+  }
+  const std::string mkey = metadata_key(key);
   transaction tx;
   if (ttl)
     tx.push("SET", vkey, text, "PX", ttl->count());
@@ -220,40 +246,49 @@ asio::awaitable<void> cache::store(std::string_view key, std::string text, ttl_t
 asio::awaitable<void> cache::store_many(const std::vector<std::pair<std::string, std::string>>& items, ttl_type ttl) {
   check_ttl(ttl);
   if (items.empty()) return nothing<void>();
-  transaction tx;
-  std::vector<std::string> metadata;
-  metadata.reserve(items.size());
+  subject about{&options_.prefix, {}, "set_many"};
+  std::vector<std::pair<std::string, std::string>> pairs;
   if (!ttl) {
-    std::vector<std::pair<std::string, std::string>> pairs;
     pairs.reserve(items.size());
     for (const auto& [key, text] : items) pairs.emplace_back(value_key(key), text);
-    tx.push("MSET", pairs);
-  } else {
-    for (const auto& [key, text] : items) tx.push("SET", value_key(key), text, "PX", ttl->count());
+    // MSET alone is atomic.
+    if (!options_.metadata) return run_write(pool_, request("MSET", pairs), std::move(about), sets_, items.size());
   }
-  for (const auto& item : items) metadata.push_back(metadata_key(item.first));
-  tx.push("DEL", metadata).set_idempotent(true);
-  return run_write(pool_, std::move(tx), subject{&options_.prefix, {}, "set_many"}, sets_, items.size());
+  transaction tx;
+  if (!ttl)
+    tx.push("MSET", pairs);
+  else
+    for (const auto& [key, text] : items) tx.push("SET", value_key(key), text, "PX", ttl->count());
+  if (options_.metadata) {
+    std::vector<std::string> metadata;
+    metadata.reserve(items.size());
+    for (const auto& item : items) metadata.push_back(metadata_key(item.first));
+    tx.push("DEL", metadata);
+  }
+  tx.set_idempotent(true);
+  return run_write(pool_, std::move(tx), std::move(about), sets_, items.size());
 }
 
 asio::awaitable<bool> cache::erase(std::string_view key) {
+  subject about{&options_.prefix, std::string(key)};
+  if (!options_.metadata) return existed(run_erase(pool_, request("DEL", value_key(key)), std::move(about), deletes_));
   transaction tx;
   tx.push("DEL", value_key(key)).push("DEL", metadata_key(key));
-  return existed(run_erase(pool_, std::move(tx), subject{&options_.prefix, std::string(key)}, deletes_));
+  return existed(run_erase(pool_, std::move(tx), std::move(about), deletes_));
 }
 
 asio::awaitable<std::int64_t> cache::erase_names(const std::vector<std::string>& keys) {
   if (keys.empty()) return nothing<std::int64_t>();
+  subject about{&options_.prefix, {}, "erase_many"};
   std::vector<std::string> values, metadata;
   values.reserve(keys.size());
+  for (const auto& k : keys) values.push_back(value_key(k));
+  if (!options_.metadata) return run_erase(pool_, request("DEL", values), std::move(about), deletes_);
   metadata.reserve(keys.size());
-  for (const auto& k : keys) {
-    values.push_back(value_key(k));
-    metadata.push_back(metadata_key(k));
-  }
+  for (const auto& k : keys) metadata.push_back(metadata_key(k));
   transaction tx;
   tx.push("DEL", values).push("DEL", metadata);
-  return run_erase(pool_, std::move(tx), subject{&options_.prefix, {}, "erase_many"}, deletes_);
+  return run_erase(pool_, std::move(tx), std::move(about), deletes_);
 }
 
 asio::awaitable<bool> cache::exists(std::string_view key) {
@@ -268,9 +303,15 @@ asio::awaitable<cache_ttl> cache::ttl(std::string_view key) {
 
 asio::awaitable<bool> cache::expire(std::string_view key, std::chrono::milliseconds ttl) {
   check_ttl(ttl);
+  subject about{&options_.prefix, std::string(key)};
+  if (!options_.metadata) {
+    request req("PEXPIRE", value_key(key), ttl.count());
+    req.set_idempotent(true);
+    return run_first<bool>(pool_, std::move(req), std::move(about));
+  }
   transaction tx;
   tx.push("PEXPIRE", value_key(key), ttl.count()).push("PEXPIRE", metadata_key(key), ttl.count()).set_idempotent(true);
-  return run_expire(pool_, std::move(tx), subject{&options_.prefix, std::string(key)});
+  return run_first<bool>(pool_, std::move(tx), std::move(about));
 }
 
 asio::awaitable<std::vector<std::string>> cache::keys(std::string_view pattern) {

@@ -47,6 +47,10 @@ namespace redcoro {
 
 struct cache_options {
   std::string prefix = "cache";  // not empty, without '{' or '}'
+  // Whether values may carry metadata. Without, a set is one plain SET (and erase, expire
+  // one command) instead of a MULTI/EXEC that also clears the metadata, which halves the
+  // server's CPU per set. Every cache sharing a prefix must agree on this.
+  bool metadata = true;
 };
 
 // Counters since the cache was created; each is read atomically.
@@ -104,9 +108,11 @@ class cache {
     return fetch<T>(request("GET", value_key(key)), std::string(key));
   }
 
-  // The value and its metadata, read together.
+  // The value and its metadata, read together. Throws system_error(error::invalid_argument)
+  // on a cache created without metadata.
   template <class T = std::string>
   boost::asio::awaitable<std::optional<cache_entry<T>>> get_with_metadata(std::string_view key) {
+    check_metadata();
     return fetch_entry<T>(request("MGET", value_key(key), metadata_key(key)), std::string(key));
   }
 
@@ -128,7 +134,8 @@ class cache {
     return store(key, encode(value), ttl, nullptr);
   }
 
-  // Stores `value` and `metadata` together, with the same TTL.
+  // Stores `value` and `metadata` together, with the same TTL. Throws
+  // system_error(error::invalid_argument) on a cache created without metadata.
   template <class T>
   boost::asio::awaitable<void> set(std::string_view key, const T& value, ttl_type ttl,
                                    const boost::json::object& metadata) {
@@ -187,6 +194,8 @@ class cache {
   boost::asio::awaitable<std::int64_t> erase_names(const std::vector<std::string>& keys);
   // Throws system_error(error::invalid_argument) for a TTL that is not positive.
   static void check_ttl(ttl_type ttl);
+  // Throws system_error(error::invalid_argument) unless the cache has metadata.
+  void check_metadata() const;
 
   // Rethrows `e` as "cache '<prefix>' key '<key>': ..." or "cache '<prefix>' <what>: ...".
   [[noreturn]] void fail(const boost::system::system_error& e, std::string_view key) const;

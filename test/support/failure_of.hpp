@@ -1,5 +1,5 @@
-// Awaits an operation expected to fail and returns its error code and message, so a test
-// can check both inside a coroutine.
+// Runs an operation expected to fail and returns its error, so a test can check it: an
+// awaitable inside a coroutine (code and message), or a call that throws when made.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -23,6 +23,17 @@ boost::asio::awaitable<failure> failure_of(boost::asio::awaitable<T> op) {
     co_return failure{e.code(), e.what()};
   }
   co_return failure{};
+}
+
+// The code of the system_error that `f()` throws; empty when it throws none.
+template <class F>
+boost::system::error_code code_thrown_by(F&& f) {
+  try {
+    (void)f();
+  } catch (const boost::system::system_error& e) {
+    return e.code();
+  }
+  return {};
 }
 
 }  // namespace redcoro::test
