@@ -24,6 +24,15 @@ std::string glob_literal(std::string_view s) {
   return out;
 }
 
+// SET key text [PX ttl], on a request or a transaction.
+template <class Target>
+void push_set(Target& target, std::string_view key, std::string_view text, cache::ttl_type ttl) {
+  if (ttl)
+    target.push("SET", key, text, "PX", ttl->count());
+  else
+    target.push("SET", key, text);
+}
+
 // What an error concerns: a key of the cache, or a batch operation.
 struct subject {
   const std::string* prefix;  // the cache's, which outlives its operations
@@ -220,24 +229,15 @@ asio::awaitable<void> cache::store(std::string_view key, std::string text, ttl_t
   if (!options_.metadata) {
     if (metadata) check_metadata();
     request req;
-    if (ttl)
-      req.push("SET", vkey, text, "PX", ttl->count());
-    else
-      req.push("SET", vkey, text);
+    push_set(req, vkey, text, ttl);
     return run_write(pool_, std::move(req), subject{&options_.prefix, std::string(key)}, sets_, 1);
   }
-  const std::string mkey = metadata_key(key);
   transaction tx;
-  if (ttl)
-    tx.push("SET", vkey, text, "PX", ttl->count());
+  push_set(tx, vkey, text, ttl);
+  if (metadata)
+    push_set(tx, metadata_key(key), boost::json::serialize(*metadata), ttl);
   else
-    tx.push("SET", vkey, text);
-  if (!metadata)
-    tx.push("DEL", mkey);
-  else if (ttl)
-    tx.push("SET", mkey, boost::json::serialize(*metadata), "PX", ttl->count());
-  else
-    tx.push("SET", mkey, boost::json::serialize(*metadata));
+    tx.push("DEL", metadata_key(key));
   // Replies are ignored and the state after a second run is the same: safe to resend.
   tx.set_idempotent(true);
   return run_write(pool_, std::move(tx), subject{&options_.prefix, std::string(key)}, sets_, 1);
@@ -258,7 +258,7 @@ asio::awaitable<void> cache::store_many(const std::vector<std::pair<std::string,
   if (!ttl)
     tx.push("MSET", pairs);
   else
-    for (const auto& [key, text] : items) tx.push("SET", value_key(key), text, "PX", ttl->count());
+    for (const auto& [key, text] : items) push_set(tx, value_key(key), text, ttl);
   if (options_.metadata) {
     std::vector<std::string> metadata;
     metadata.reserve(items.size());
