@@ -24,6 +24,13 @@ std::string glob_literal(std::string_view s) {
   return out;
 }
 
+std::string concat(std::string_view a, std::string_view b, std::string_view c) {
+  std::string out;
+  out.reserve(a.size() + b.size() + c.size());
+  out.append(a).append(b).append(c);
+  return out;
+}
+
 // SET key text [PX ttl], on a request or a transaction.
 template <class Target>
 void push_set(Target& target, std::string_view key, std::string_view text, cache::ttl_type ttl) {
@@ -173,23 +180,9 @@ cache::cache(connection_pool& pool, cache_options options)
                                                                  "\" must be non-empty, without '{' or '}'");
 }
 
-std::string cache::value_key(std::string_view key) const {
-  std::string k;
-  k.reserve(tag_.size() + 3 + key.size());
-  k += tag_;
-  k += ":v:";
-  k += key;
-  return k;
-}
+std::string cache::value_key(std::string_view key) const { return concat(tag_, ":v:", key); }
 
-std::string cache::metadata_key(std::string_view key) const {
-  std::string k;
-  k.reserve(tag_.size() + 3 + key.size());
-  k += tag_;
-  k += ":m:";
-  k += key;
-  return k;
-}
+std::string cache::metadata_key(std::string_view key) const { return concat(tag_, ":m:", key); }
 
 void cache::check_ttl(ttl_type ttl) {
   if (ttl && ttl->count() <= 0)
