@@ -129,5 +129,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown workload %s\n", opt.workload.c_str());
     return 2;
   }
-  bench::measure_and_print(opt, "redcoro", [&](std::vector<std::uint32_t>* latencies) { return run_once(opt, latencies); });
+  bench::measure(opt, "redcoro", [&](std::vector<std::uint32_t>* latencies) { return run_once(opt, latencies); });
 }

@@ -27,11 +27,16 @@ port=$REDCORO_SERVER_PORT
 pid=$(cat "$REDCORO_SERVER_DIR/redis.pid")
 [ -n "$server_cpu" ] && taskset -pc 0 "$pid" >/dev/null
 
-emit() {  # workload client concurrency ops_per_s cpu_us_per_op p50 p99 p999
+emit() {  # workload client concurrency ops_per_s cpu_us_per_op p50 p99 p999 [server_cpu_us_per_op [allocs_per_op]]
+  local srv=${9:--} allocs=${10:--} extra=""
   if [ $json -eq 1 ]; then
-    printf '{"workload":"%s","client":"%s","concurrency":%s,"ops_per_s":%s,"cpu_us_per_op":%s,"p50_us":%s,"p99_us":%s,"p999_us":%s}\n' "$@"
+    [ "$srv" != "-" ] && extra="$extra,\"server_cpu_us_per_op\":$srv"
+    [ "$allocs" != "-" ] && extra="$extra,\"allocs_per_op\":$allocs"
+    printf '{"workload":"%s","client":"%s","concurrency":%s,"ops_per_s":%s,"cpu_us_per_op":%s,"p50_us":%s,"p99_us":%s,"p999_us":%s%s}\n' "${@:1:8}" "$extra"
   else
-    printf '%-6s %-26s c=%-4s %12s ops/s  cpu %8s us/op  p50 %8s us  p99 %8s us  p99.9 %8s us\n' "$@"
+    [ "$allocs" != "-" ] && extra="$extra$(printf '  allocs %6s/op' "$allocs")"
+    [ "$srv" != "-" ] && extra="$extra$(printf '  server %7s us/op' "$srv")"
+    printf '%-9s %-32s c=%-4s %12s ops/s  cpu %8s us/op  p50 %8s us  p99 %8s us  p99.9 %8s us%s\n' "${@:1:8}" "$extra"
   fi
 }
 
@@ -63,40 +68,42 @@ for depth in 1 16 256; do
   emit w1 "redis-benchmark -P $depth" 1 "$ops" "$cpu" "$p50" "$p99" "$p999"
 done
 
-run_client() {  # program workload concurrency requests label
+run_client() {  # program workload concurrency requests label; prints emit's figures ("-" where not measured)
   local line
   line=$($client_cpu "$bin/$1" --port "$port" --workload "$2" --concurrency "$3" --requests "$4" --json)
   echo "$line" | sed 's/[{}"]//g; s/,/ /g' | tr ' ' '\n' | awk -F: -v label="$5" '
-    { v[$1]=$2 } END { print v["workload"], label, v["concurrency"], v["ops_per_s"], v["cpu_us_per_op"], v["p50_us"], v["p99_us"], v["p999_us"] }'
+    { v[$1]=$2 } END { srv = ("server_cpu_us_per_op" in v) ? v["server_cpu_us_per_op"] : "-";
+      allocs = ("allocs_per_op" in v) ? v["allocs_per_op"] : "-";
+      print v["workload"], label, v["concurrency"], v["ops_per_s"], v["cpu_us_per_op"], v["p50_us"], v["p99_us"], v["p999_us"], srv, allocs }'
 }
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
 for c in 1 16 256; do
   n=200000; [ "$c" = 1 ] && n=100000
-  read -r w label conc ops cpu p50 p99 p999 < <(run_client redis_bench w1 "$c" "$n" redcoro)
-  emit "$w" "redcoro (x$(ratio "$ops" "${reference[$c]}") of -P $c)" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+  read -r w label conc ops cpu p50 p99 p999 srv allocs < <(run_client redis_bench w1 "$c" "$n" redcoro)
+  emit "$w" "redcoro (x$(ratio "$ops" "${reference[$c]}") of -P $c)" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
   if [ -x "$bin/hiredis_bench" ]; then
-    read -r w label conc ops cpu p50 p99 p999 < <(run_client hiredis_bench w1 "$c" "$n" hiredis)
-    emit "$w" "hiredis (x$(ratio "$ops" "${reference[$c]}"))" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+    read -r w label conc ops cpu p50 p99 p999 srv allocs < <(run_client hiredis_bench w1 "$c" "$n" hiredis)
+    emit "$w" "hiredis (x$(ratio "$ops" "${reference[$c]}"))" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
   fi
 done
 
-read -r w label conc ops cpu p50 p99 p999 < <(run_client redis_bench w4 1 100000 redcoro)
-emit w4 "redcoro PING" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+read -r w label conc ops cpu p50 p99 p999 srv allocs < <(run_client redis_bench w4 1 100000 redcoro)
+emit w4 "redcoro PING" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
 if [ -x "$bin/hiredis_bench" ]; then
-  read -r w label conc ops cpu p50 p99 p999 < <(run_client hiredis_bench w4 1 100000 hiredis)
-  emit w4 "hiredis PING" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+  read -r w label conc ops cpu p50 p99 p999 srv allocs < <(run_client hiredis_bench w4 1 100000 hiredis)
+  emit w4 "hiredis PING" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
 fi
 
 # The pool: W1 at concurrency 256 over 1, 2 and 4 shared connections, and lease cost.
 if [ -x "$bin/pool_bench" ]; then
   for k in 1 2 4; do
-    read -r w label conc ops cpu p50 p99 p999 < <(run_client pool_bench "w1-pool$k" 256 200000 "pool")
-    emit "$w" "pool, $k conn (x$(ratio "$ops" "${reference[256]}"))" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+    read -r w label conc ops cpu p50 p99 p999 srv allocs < <(run_client pool_bench "w1-pool$k" 256 200000 "pool")
+    emit "$w" "pool, $k conn (x$(ratio "$ops" "${reference[256]}"))" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
   done
-  read -r w label conc ops cpu p50 p99 p999 < <(run_client pool_bench lease 1 20000 "pool")
-  emit "$w" "pool acquire+release" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+  read -r w label conc ops cpu p50 p99 p999 srv allocs < <(run_client pool_bench lease 1 20000 "pool")
+  emit "$w" "pool acquire+release" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
 fi
 
 # System calls per request, counted with strace: the difference between a run of 2n and
@@ -128,13 +135,30 @@ if command -v strace >/dev/null; then
   done
 fi
 
+# W3 (ring add) references: hiredis with manual pipelining, the add as MULTI/RPUSH/LTRIM/EXEC
+# and as a Lua script, with the server's CPU per add; redcoro's W3 is compared with the best.
+declare -A w3_best
+if [ -x "$bin/hiredis_bench" ] && [ -x "$bin/structures_bench" ]; then
+  for c in 1 64; do
+    n=300000; [ "$c" = 1 ] && n=50000
+    for form in w3-multi w3-lua; do
+      form_label=MULTI; [ "$form" = w3-lua ] && form_label=Lua
+      read -r w label conc ops cpu p50 p99 p999 srv allocs < <(run_client hiredis_bench "$form" "$c" "$n" hiredis)
+      emit "$w" "hiredis ($form_label)" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
+      if [ -z "${w3_best[$c]:-}" ] || [ "$(echo "$ops > ${w3_best[$c]}" | bc)" = 1 ]; then w3_best[$c]=$ops; fi
+    done
+  done
+fi
+
 # Data structures, when their benchmark programs exist.
 for prog in structures_bench queue_bench; do
   [ -x "$bin/$prog" ] || continue
   for spec in $("$bin/$prog" --list); do
     IFS=: read -r wl c n <<<"$spec"
-    read -r w label conc ops cpu p50 p99 p999 < <(run_client "$prog" "$wl" "$c" "$n" "$prog")
-    emit "$w" "redcoro $wl" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+    read -r w label conc ops cpu p50 p99 p999 srv allocs < <(run_client "$prog" "$wl" "$c" "$n" "$prog")
+    label="redcoro $wl"
+    if [[ "$wl" == w3* ]] && [ -n "${w3_best[$c]:-}" ]; then label="$label (x$(ratio "$ops" "${w3_best[$c]}") of best)"; fi
+    emit "$w" "$label" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
   done
 done
 
@@ -144,13 +168,13 @@ done
 if [ -x "$bin/buffer_bench" ]; then
   declare -A best_baseline=()
   while IFS=: read -r wl c n; do
-    read -r w label conc ops cpu p50 p99 p999 < <(client_cpu="" run_client buffer_bench "$wl" "$c" "$n" "$wl")
+    read -r w label conc ops cpu p50 p99 p999 srv allocs < <(client_cpu="" run_client buffer_bench "$wl" "$c" "$n" "$wl")
     if [ "$wl" = buffer ]; then
       label="circular_buffer (x$(ratio "$ops" "${best_baseline[$c]}") of best baseline)"
     else
       [ "${ops%.*}" -gt "${best_baseline[$c]:-0}" ] && best_baseline[$c]=${ops%.*}
       label=$([ "$wl" = channel ] && echo "asio concurrent_channel" || echo "mutex+condvar+deque")
     fi
-    emit "$w" "$label" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999"
+    emit "$w" "$label" "$conc" "$ops" "$cpu" "$p50" "$p99" "$p999" "$srv" "$allocs"
   done < <("$bin/buffer_bench" --list)
 fi

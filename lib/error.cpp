@@ -110,11 +110,11 @@ std::exception_ptr make_exception(const boost::system::error_code& ec, std::stri
 }
 
 std::string message_of(const boost::system::system_error& e) {
-  std::string what = e.what();
-  const std::string suffix = ": " + e.code().what();
-  if (what.size() > suffix.size() && what.compare(what.size() - suffix.size(), suffix.size(), suffix) == 0)
-    what.resize(what.size() - suffix.size());
-  return what;
+  std::string_view what = e.what();
+  const std::string code_text = e.code().what();
+  if (what.ends_with(code_text)) what.remove_suffix(code_text.size());
+  if (what.ends_with(": ")) what.remove_suffix(2);
+  return what.empty() ? e.code().message() : std::string(what);
 }
 
 boost::system::error_code error_code_of(const std::exception_ptr& e) noexcept {

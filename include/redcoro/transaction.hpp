@@ -37,6 +37,13 @@ class transaction {
     return req_;
   }
 
+  // Whether running the whole transaction twice is harmless (see request::set_idempotent),
+  // so that a pool may send it again after a connection failure.
+  transaction& set_idempotent(bool value) noexcept {
+    req_.set_idempotent(value);
+    return *this;
+  }
+
   std::size_t commands() const noexcept { return req_.commands() - 1 - (committed_ ? 1 : 0); }
 
  private:

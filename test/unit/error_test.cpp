@@ -43,3 +43,12 @@ TEST_CASE("only errors proving the request did not run are safe to resend") {
   CHECK_FALSE(redcoro::is_safe_to_resend(error::request_timeout));
   CHECK_FALSE(redcoro::is_safe_to_resend(error::circuit_open));
 }
+
+TEST_CASE("message_of gives an exception's own text without the code's") {
+  const boost::system::system_error detailed(error::wrong_type, "WRONGTYPE Operation against a key");
+  const boost::system::system_error bare{boost::system::error_code(error::decode_failed)};
+  const boost::system::system_error empty(error::decode_failed, "");
+  CHECK(redcoro::message_of(detailed) == "WRONGTYPE Operation against a key");
+  CHECK(redcoro::message_of(bare) == boost::system::error_code(error::decode_failed).message());
+  CHECK(redcoro::message_of(empty) == boost::system::error_code(error::decode_failed).message());
+}

@@ -1,15 +1,17 @@
-// Errors of the data structures name the structure and the key they concern.
+// Errors of the data structures say which structure and key they concern.
 #pragma once
 
 #include <redcoro/codec.hpp>
 #include <redcoro/error.hpp>
 
-#include <string>
 #include <string_view>
 
 namespace redcoro::detail {
 
-// Rethrows `e` with "<what> '<key>': " in front of its message, keeping its code.
+// Rethrows `e` as "<context>: <e's message>", keeping its code.
+[[noreturn]] void rethrow_with_context(const boost::system::system_error& e, std::string_view context);
+
+// Rethrows `e` as "<what> '<key>': <e's message>", keeping its code.
 [[noreturn]] void rethrow_for_key(const boost::system::system_error& e, std::string_view what, std::string_view key);
 
 // decode<T>, whose failure names the key.
