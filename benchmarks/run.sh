@@ -126,10 +126,11 @@ if command -v strace >/dev/null; then
     for prog in redis_bench hiredis_bench; do
       [ -x "$bin/$prog" ] || continue
       calls=$(syscalls_per_request "$prog" "$wl" "$c" "$n")
+      client=redcoro; [ "$prog" = hiredis_bench ] && client=hiredis
       if [ $json -eq 1 ]; then
-        printf '{"workload":"%s","client":"%s","concurrency":%s,"syscalls_per_op":%s}\n' "$wl" "${prog%_bench}" "$c" "$calls"
+        printf '{"workload":"%s","client":"%s","concurrency":%s,"syscalls_per_op":%s}\n' "$wl" "$client" "$c" "$calls"
       else
-        printf '%-6s %-26s c=%-4s %12s syscalls/op\n' "$wl" "${prog%_bench}" "$c" "$calls"
+        printf '%-6s %-26s c=%-4s %12s syscalls/op\n' "$wl" "$client" "$c" "$calls"
       fi
     done
   done

@@ -61,6 +61,10 @@ boost::asio::awaitable<std::int64_t> ring_buffer::append(std::string_view key, s
   if (items.empty()) return size(key);
   const std::int64_t max = max_size();
   transaction tx;
+  // MULTI, RPUSH, LTRIM and EXEC with their headers fit in 96 bytes besides keys and items.
+  std::size_t bytes = 96 + 2 * key.size();
+  for (const auto& item : items) bytes += item.size() + 16;
+  tx.reserve(bytes);
   tx.push("RPUSH", key, items).push("LTRIM", key, -max, -1);
   return run_add(pool_, std::move(tx), std::string(key), max);
 }

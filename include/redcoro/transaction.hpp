@@ -46,6 +46,9 @@ class transaction {
 
   std::size_t commands() const noexcept { return req_.commands() - 1 - (committed_ ? 1 : 0); }
 
+  // Makes room for `bytes` of serialized commands, so pushing them allocates once.
+  void reserve(std::size_t bytes) { req_.reserve(bytes); }
+
  private:
   request req_;
   bool committed_ = false;
