@@ -1,6 +1,7 @@
 // cache against a real redis-server.
 #include <redcoro/cache.hpp>
 
+#include "support/catch.hpp"
 #include "support/failure_of.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_async.hpp"
@@ -10,8 +11,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
-
-#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <map>

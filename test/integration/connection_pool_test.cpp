@@ -2,6 +2,7 @@
 // killed and restarted, paused, clients killed, commands slowed down.
 #include <redcoro/connection_pool.hpp>
 
+#include "support/catch.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_async.hpp"
 
@@ -9,8 +10,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <map>

@@ -2,6 +2,7 @@
 #include <redcoro/connection.hpp>
 #include <redcoro/transaction.hpp>
 
+#include "support/catch.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_async.hpp"
 
@@ -14,8 +15,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
-
-#include <catch2/catch.hpp>
 
 #include <atomic>
 #include <map>

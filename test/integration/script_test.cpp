@@ -2,12 +2,11 @@
 #include <redcoro/connection_pool.hpp>
 #include <redcoro/script.hpp>
 
+#include "support/catch.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_async.hpp"
 
 #include <boost/asio/io_context.hpp>
-
-#include <catch2/catch.hpp>
 
 namespace asio = boost::asio;
 using redcoro::request;

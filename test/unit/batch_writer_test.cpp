@@ -2,14 +2,13 @@
 // and its flush; no item lost or written twice.
 #include <redcoro/batch_writer.hpp>
 
+#include "support/catch.hpp"
 #include "support/log_capture.hpp"
 #include "support/run_async.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
-
-#include <catch2/catch.hpp>
 
 #include <atomic>
 #include <filesystem>

@@ -2,6 +2,7 @@
 // hand-off between producer threads and consumers (timeouts, cancellation, fairness).
 #include <redcoro/circular_buffer.hpp>
 
+#include "support/catch.hpp"
 #include "support/log_capture.hpp"
 #include "support/run_async.hpp"
 
@@ -18,8 +19,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
-
-#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <atomic>
