@@ -5,6 +5,8 @@
 // co_await of an Asio awaitable found in either place, so CHECK(co_await q.pop(250ms))
 // would pop three times. Here INTERNAL_CATCH_TEST is the same macro without those two.
 #pragma once
+// As catch.hpp itself does: no -Wparentheses for `Decomposer() <= a == b` in every CHECK.
+#pragma GCC system_header
 
 #include <catch2/catch.hpp>
 
