@@ -7,9 +7,10 @@
 //   REDIS_URL=redis://127.0.0.1:6379/0 ./batch_queue
 #include <redcoro/queue.hpp>
 
+#include "example_main.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
@@ -110,16 +111,4 @@ asio::awaitable<void> run(redcoro::connection_pool& pool) {
   co_await pool.close();
 }
 
-int main() {
-  try {
-    asio::io_context ioc;
-    redcoro::connection_pool pool(ioc.get_executor(), redcoro::pool_config::from_env());
-    std::exception_ptr failure;
-    asio::co_spawn(ioc, run(pool), [&](std::exception_ptr e) { failure = e; });
-    ioc.run();
-    if (failure) std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    std::cerr << "batch_queue: " << e.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return run_example("batch_queue", argc, argv, run); }

@@ -1,6 +1,8 @@
 // Small coroutines the integration tests share: sleeping, waiting for a condition, and
-// catching an operation's error code.
+// (from failure_of.hpp) catching an operation's error code.
 #pragma once
+
+#include "support/failure_of.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,21 +29,6 @@ boost::asio::awaitable<bool> eventually(F cond, std::chrono::milliseconds limit 
     co_await sleep_for(std::chrono::milliseconds(10));
   }
   co_return true;
-}
-
-struct failure {
-  boost::system::error_code code;  // empty when the operation succeeded
-  std::string what;
-};
-
-template <class T>
-boost::asio::awaitable<failure> failure_of(boost::asio::awaitable<T> op) {
-  try {
-    co_await std::move(op);
-  } catch (const boost::system::system_error& e) {
-    co_return failure{e.code(), e.what()};
-  }
-  co_return failure{};
 }
 
 }  // namespace redcoro::test
