@@ -24,7 +24,7 @@ fi
 start_redis
 trap stop_redis EXIT
 port=$REDCORO_SERVER_PORT
-pid=$(cat "$REDCORO_SERVER_DIR/redis.pid")
+pid=$REDCORO_SERVER_PID
 [ -n "$server_cpu" ] && taskset -pc 0 "$pid" >/dev/null
 
 emit() {  # workload client concurrency ops_per_s cpu_us_per_op p50 p99 p999 [server_cpu_us_per_op [allocs_per_op]]

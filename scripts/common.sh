@@ -26,30 +26,44 @@ ensure_packages() {
 build_jobs() { nproc 2>/dev/null || echo 2; }
 
 # Starts redis-server on a free loopback port (never 6379) in a temporary directory and
-# sets REDCORO_SERVER_PORT and REDCORO_SERVER_DIR; stop_redis removes it again.
+# sets REDCORO_SERVER_PORT, REDCORO_SERVER_DIR and REDCORO_SERVER_PID; stop_redis stops it
+# and removes the directory. The server is a child of this shell, not a daemon, so it is
+# stopped by its pid even when it never got as far as writing a pidfile.
 start_redis() {
   REDCORO_SERVER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/redcoro-redis.XXXXXX")
   for _ in $(seq 1 20); do
     REDCORO_SERVER_PORT=$((20000 + RANDOM % 40000))
     redis-server --port "$REDCORO_SERVER_PORT" --bind 127.0.0.1 --dir "$REDCORO_SERVER_DIR" \
-      --save "" --appendonly no --daemonize yes --pidfile "$REDCORO_SERVER_DIR/redis.pid" \
-      --logfile "$REDCORO_SERVER_DIR/redis.log" >/dev/null
+      --save "" --appendonly no --daemonize no \
+      --logfile "$REDCORO_SERVER_DIR/redis.log" >/dev/null 2>&1 &
+    REDCORO_SERVER_PID=$!
     for _ in $(seq 1 50); do
       if redis-cli -p "$REDCORO_SERVER_PORT" ping 2>/dev/null | grep -q PONG; then return 0; fi
+      kill -0 "$REDCORO_SERVER_PID" 2>/dev/null || break  # it exited: the port was taken
       sleep 0.1
     done
-    [ -f "$REDCORO_SERVER_DIR/redis.pid" ] && kill "$(cat "$REDCORO_SERVER_DIR/redis.pid")" 2>/dev/null
+    kill_redis
   done
   echo "could not start redis-server; its log:" >&2
   cat "$REDCORO_SERVER_DIR/redis.log" >&2
   return 1
 }
 
+# Stops the server started by start_redis and waits for it: SIGTERM, then SIGKILL after 5 s.
+kill_redis() {
+  [ -n "${REDCORO_SERVER_PID:-}" ] || return 0
+  kill "$REDCORO_SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 "$REDCORO_SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$REDCORO_SERVER_PID" 2>/dev/null || true
+  wait "$REDCORO_SERVER_PID" 2>/dev/null || true
+  REDCORO_SERVER_PID=
+}
+
 stop_redis() {
-  if [ -n "${REDCORO_SERVER_DIR:-}" ] && [ -f "$REDCORO_SERVER_DIR/redis.pid" ]; then
-    kill "$(cat "$REDCORO_SERVER_DIR/redis.pid")" 2>/dev/null || true
-    sleep 0.2
-  fi
+  kill_redis
   [ -n "${REDCORO_SERVER_DIR:-}" ] && rm -rf "$REDCORO_SERVER_DIR"
   REDCORO_SERVER_DIR=
 }
