@@ -51,12 +51,11 @@ connection_impl::connection_impl(asio::any_io_executor ex, config cfg)
 
 connection_impl::connection_impl(serial_executor strand, config cfg)
     : strand_(std::move(strand)),
-      strand_any_(strand_.get()),
       cfg_(std::move(cfg)),
       log_(cfg_.logger ? cfg_.logger : default_logger()),
-      socket_(strand_any_),
-      connect_timer_(strand_any_),
-      watchdog_(strand_any_),
+      socket_(strand_.get()),
+      connect_timer_(strand_.get()),
+      watchdog_(strand_.get()),
       parser_(cfg_.limits) {
   cfg_.validate();
   read_capacity_ = initial_read_capacity;
@@ -649,7 +648,7 @@ asio::awaitable<void> connection_impl::open_socket() {
       throw boost::system::system_error(error::not_connected,
                                         "connect to " + cfg_.address() + " failed: " + ec.message());
   } else {
-    asio::ip::tcp::resolver resolver(strand_any_);
+    asio::ip::tcp::resolver resolver(strand_.get());
     auto [rec, results] = co_await resolver.async_resolve(cfg_.host, std::to_string(cfg_.port),
                                                           asio::as_tuple(asio::use_awaitable));
     if (rec)

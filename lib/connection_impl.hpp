@@ -74,7 +74,7 @@ class connection_impl final : public std::enable_shared_from_this<connection_imp
 
   std::uint64_t next_request_id() noexcept override { return next_id_.fetch_add(1, std::memory_order_relaxed); }
   void cancel_request(std::uint64_t id) override;
-  const boost::asio::any_io_executor& strand() const noexcept { return strand_any_; }
+  const boost::asio::any_io_executor& strand() const noexcept { return strand_.get(); }
   bool running_in_strand() const noexcept { return strand_.running_in_this_thread(); }
   // Makes is_open() false at once, before the posted close() runs.
   void mark_closing() noexcept { open_.store(false, std::memory_order_release); }
@@ -133,7 +133,6 @@ class connection_impl final : public std::enable_shared_from_this<connection_imp
   void async_write(boost::asio::const_buffer b, Handler&& h);
 
   serial_executor strand_;
-  boost::asio::any_io_executor strand_any_;  // the same strand, type-erased once
   config cfg_;
   std::shared_ptr<spdlog::logger> log_;
   socket_type socket_;

@@ -119,17 +119,16 @@ asio::awaitable<T> run_on(std::shared_ptr<connection_impl> conn, const request& 
 
 pool_impl::pool_impl(asio::any_io_executor ex, pool_config cfg)
     : strand_(ex),
-      strand_any_(strand_.get()),
       cfg_((cfg.validate(), std::move(cfg))),
       log_(cfg_.connection.logger ? cfg_.connection.logger : default_logger()),
       breaker_(cfg_.breaker),
       rng_(std::random_device{}()),
-      parked_timer_(strand_any_),
-      waiters_timer_(strand_any_),
-      health_timer_(strand_any_),
-      stopped_(strand_any_, clock::time_point::max()) {
+      parked_timer_(strand_.get()),
+      waiters_timer_(strand_.get()),
+      health_timer_(strand_.get()),
+      stopped_(strand_.get(), clock::time_point::max()) {
   slots_.resize(cfg_.shared_connections);
-  for (auto& s : slots_) s.timer = std::make_unique<asio::steady_timer>(strand_any_);
+  for (auto& s : slots_) s.timer = std::make_unique<asio::steady_timer>(strand_.get());
 }
 
 pool_impl::~pool_impl() {
@@ -140,11 +139,11 @@ void pool_impl::start() {
   strand_.dispatch([self = shared_from_this()] {
     for (std::size_t i = 0; i < self->slots_.size(); ++i) {
       ++self->tasks_;
-      asio::co_spawn(self->strand_any_, self->maintain(self, i), asio::detached);
+      asio::co_spawn(self->strand_.get(), self->maintain(self, i), asio::detached);
     }
     if (self->cfg_.health_check_interval.count() > 0) {
       ++self->tasks_;
-      asio::co_spawn(self->strand_any_, self->health_loop(self), asio::detached);
+      asio::co_spawn(self->strand_.get(), self->health_loop(self), asio::detached);
     }
   });
 }
@@ -421,7 +420,7 @@ void pool_impl::serve_waiters() {
     if (in_pool < lease_capacity() && lease_connecting_ < waiters_.size()) {
       ++lease_connecting_;
       ++tasks_;
-      asio::co_spawn(strand_any_, connect_for_lease(shared_from_this()), asio::detached);
+      asio::co_spawn(strand_.get(), connect_for_lease(shared_from_this()), asio::detached);
       continue;
     }
     break;
@@ -532,7 +531,7 @@ asio::awaitable<void> pool_impl::health_loop(std::shared_ptr<pool_impl> self) {
       if (c->ready() && c->last_activity() <= idle_since) quiet.push_back(c);
     for (auto& c : quiet) {
       ++tasks_;
-      asio::co_spawn(strand_any_, ping_idle(self, std::move(c)), asio::detached);
+      asio::co_spawn(strand_.get(), ping_idle(self, std::move(c)), asio::detached);
     }
   }
   task_done();

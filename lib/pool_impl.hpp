@@ -37,7 +37,7 @@ class pool_impl final : public std::enable_shared_from_this<pool_impl>,
   // Starts the background coroutines; called once, right after construction.
   void start();
 
-  const boost::asio::any_io_executor& strand() const noexcept { return strand_any_; }
+  const boost::asio::any_io_executor& strand() const noexcept { return strand_.get(); }
   const pool_config& cfg() const noexcept { return cfg_; }
   pool_stats stats() const noexcept;
 
@@ -102,7 +102,6 @@ class pool_impl final : public std::enable_shared_from_this<pool_impl>,
   void task_done();
 
   serial_executor strand_;
-  boost::asio::any_io_executor strand_any_;
   pool_config cfg_;
   std::shared_ptr<spdlog::logger> log_;
   circuit_breaker breaker_;
